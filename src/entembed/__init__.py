@@ -1,0 +1,18 @@
+"""entembed: learn neural-network embeddings of discrete things from a supervised task, then use them.
+
+Public API: Vocab, Pairs and loaders, models, the Trainer, Embeddings, save/load.
+"""
+
+__version__ = "0.1.0"
+
+from .data import Books, Pairs, PlantedGraph, planted_books, read_books, read_pairs
+from .embeddings import Embeddings
+from .errors import EntembedError, InputError, ModelFileError
+from .models import EmbeddingModel, PairConfig, PairModel
+from .storage import load, save_model
+from .train import History, Trainer, TrainSettings, fit
+from .vocab import Vocab
+
+__all__ = ["Books", "EmbeddingModel", "Embeddings", "EntembedError", "History", "InputError", "ModelFileError",
+           "PairConfig", "PairModel", "Pairs", "PlantedGraph", "Trainer", "TrainSettings", "Vocab", "__version__",
+           "fit", "load", "planted_books", "read_books", "read_pairs", "save_model"]

@@ -1,0 +1,3 @@
+from entembed.cli import main
+
+main()

@@ -1,0 +1,169 @@
+"""The command line: parses arguments, calls the Python API, prints. Nothing is computed only here.
+
+User errors (bad files, unknown keys, invalid options) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+
+from .errors import EntembedError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Learn embeddings of discrete things from a supervised task, then query them.")
+train_app = typer.Typer(no_args_is_help=True, help="Train a model and save it as a folder.")
+app.add_typer(train_app, name="train")
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn entembed's input errors (and unknown keys) into one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (EntembedError, KeyError, FileNotFoundError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+# Options shared by every `train` command.
+EpochsOpt = typer.Option(None, "--epochs", help="Passes over the data (default: 10, more on small data).")
+DimOpt = typer.Option(50, "--dim", help="Embedding size.")
+SeedOpt = typer.Option(0, "--seed", help="Random seed; the same seed gives the same vectors.")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines.")
+OptimizerOpt = typer.Option("adagrad", "--optimizer", help="sgd, adagrad, rmsprop or adam.")
+LrOpt = typer.Option(None, "--lr", help="Learning rate (default: measured per optimizer).")
+BatchOpt = typer.Option(None, "--batch-size", help="Samples per step, negatives included (default: sized to data).")
+ValidationOpt = typer.Option(0.0, "--validation", help="Share of pairs held out; AUC is reported each epoch.")
+PatienceOpt = typer.Option(None, "--patience", help="Stop after N epochs without validation improvement.")
+ScoreOpt = typer.Option("dot", "--score", help="dot or cosine.")
+LossOpt = typer.Option("logistic", "--loss", help="logistic (1/0), mse (1/-1, the reference) or bpr.")
+NegativesOpt = typer.Option(2, "--negatives", help="Negative samples per positive pair.")
+SamplingOpt = typer.Option("uniform", "--sampling", help="uniform or popularity (count ** 0.75).")
+
+
+def _train_pairs_and_save(pairs, output: Path, *, epochs, dim, seed, quiet, optimizer, lr, batch_size, validation,
+                          patience, score, loss, negatives, sampling, shared: bool = False) -> None:
+    from .models.pair import PairConfig, PairModel
+    from .storage import save_model
+    from .train import Trainer, TrainSettings
+
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                             validation=validation, patience=patience, quiet=quiet)
+    config = PairConfig(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared)
+    model = PairModel.for_pairs(pairs, config, seed=seed)
+    history = Trainer(settings).fit(model, pairs)
+    save_model(model, output, settings=settings)
+    last = history.epochs[-1]
+    extra = f", validation AUC {last['val_auc']:.4f}" if "val_auc" in last else ""
+    typer.echo(f"trained {len(history.epochs)} epochs: loss {last['loss']:.4f}{extra}; saved {output}")
+
+
+@train_app.command("pairs")
+@user_errors
+def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON file of pairs."),
+                left: str = typer.Option(..., "--left", help="Column of left keys."),
+                right: str = typer.Option(..., "--right", help="Column of right keys."),
+                weight: Optional[str] = typer.Option(None, "--weight", help="Optional column of pair weights."),
+                output: Path = typer.Option(Path("model"), "-o", "--output", help="Model folder to write."),
+                min_count: int = typer.Option(1, "--min-count", help="Drop keys seen fewer times."),
+                sum_duplicates: bool = typer.Option(False, "--sum-duplicates", help="Sum repeated pairs into a weight."),
+                shared: bool = typer.Option(False, "--shared", help="One table for both columns."),
+                epochs: Optional[int] = EpochsOpt, dim: int = DimOpt, seed: int = SeedOpt, quiet: bool = QuietOpt,
+                optimizer: str = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
+                validation: float = ValidationOpt, patience: Optional[int] = PatienceOpt, score: str = ScoreOpt,
+                loss: str = LossOpt, negatives: int = NegativesOpt, sampling: str = SamplingOpt) -> None:
+    """Learn left and right embeddings from (left, right) pairs in FILE."""
+    from .data.pairs import read_pairs
+
+    pairs = read_pairs(file, left=left, right=right, weight=weight, min_count=min_count,
+                       duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)
+    if not quiet:
+        typer.echo(f"read {pairs!r}")
+    _train_pairs_and_save(pairs, output, epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer,
+                          lr=lr, batch_size=batch_size, validation=validation, patience=patience, score=score,
+                          loss=loss, negatives=negatives, sampling=sampling, shared=shared)
+
+
+@train_app.command("books")
+@user_errors
+def train_books(file: Path = typer.Argument(..., help="Wikipedia books NDJSON (one JSON array a line)."),
+                output: Path = typer.Option(Path("books-model"), "-o", "--output", help="Model folder to write."),
+                min_count: int = typer.Option(4, "--min-count", help="Keep links that at least this many books have."),
+                epochs: Optional[int] = EpochsOpt, dim: int = DimOpt, seed: int = SeedOpt, quiet: bool = QuietOpt,
+                optimizer: str = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
+                validation: float = ValidationOpt, patience: Optional[int] = PatienceOpt, score: str = ScoreOpt,
+                loss: str = LossOpt, negatives: int = NegativesOpt, sampling: str = SamplingOpt) -> None:
+    """Learn book and link embeddings from the Wikipedia books format, preprocessed as the reference did."""
+    from .data.books import read_books
+
+    books = read_books(file, min_count=min_count)
+    typer.echo(f"read {books.summary()}")
+    _train_pairs_and_save(books.pairs, output, epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer,
+                          lr=lr, batch_size=batch_size, validation=validation, patience=patience, score=score,
+                          loss=loss, negatives=negatives, sampling=sampling)
+    books.info.to_csv(output / "books-info.csv", index=False)
+
+
+def format_neighbours(table: str, key: str, neighbours: list[tuple[str, float]], metric: str) -> str:
+    """The source's layout: 'Books closest to War and Peace.' then one 'Book: title  Similarity: 0.79' a line."""
+    noun = table[:-1] if table.endswith("s") and len(table) > 1 else table
+    label = "Distance" if metric == "euclidean" else "Similarity"
+    width = max([len(k) for k, _ in neighbours] + [len(key)])
+    lines = [f"{table.capitalize()} closest to {key}.", ""]
+    lines += [f"{noun.capitalize()}: {k:<{width}}  {label}: {s:.2f}" for k, s in neighbours]
+    return "\n".join(lines)
+
+
+@app.command("neighbors")
+@user_errors
+def neighbors(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model folder."),
+              key: str = typer.Argument(..., help="The key to find neighbours of."),
+              k: int = typer.Option(10, "-k", help="How many neighbours."),
+              table: Optional[str] = typer.Option(None, "--table", help="Table to search (default: the first)."),
+              metric: str = typer.Option("cosine", "--metric", help="cosine, dot or euclidean."),
+              as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+    """Print the K nearest neighbours of KEY in a trained model."""
+    from .storage import load
+
+    model = load(model_dir)
+    tables = model.tables
+    name = table or next(iter(tables))
+    if name not in tables:
+        raise EntembedError(f"{model_dir}: no table {name!r}; the tables are {', '.join(map(repr, tables))}.")
+    found = tables[name].most_similar(key, topn=k, metric=metric)
+    if as_json:
+        typer.echo(json.dumps({"table": name, "key": key, "metric": metric,
+                               "neighbors": [{"key": n, "score": s} for n, s in found]}, ensure_ascii=False))
+    else:
+        typer.echo(format_neighbours(name, key, found, metric))
+
+
+@app.command("demo")
+@user_errors
+def demo(name: str = typer.Argument("books", help="Which demo: books (default)."),
+         output: Optional[Path] = typer.Option(None, "-o", "--output", help="Model folder to write."),
+         quiet: bool = QuietOpt) -> None:
+    """Run a built-in demo on generated data with a known answer (nothing to download)."""
+    from .demo import run_demo
+
+    run_demo(name, output=output, quiet=quiet)
+
+
+def main() -> None:
+    """Entry point of the `entembed` script and `python -m entembed`."""
+    app(prog_name="entembed")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

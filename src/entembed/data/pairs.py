@@ -1,0 +1,187 @@
+"""Pairs of (left key, right key[, weight]) from files, DataFrames or tuples, as integer-id arrays."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..vocab import Vocab
+
+__all__ = ["Pairs", "read_pairs", "read_table", "sorted_unique"]
+
+_READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet",
+            ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "ndjson"}
+
+
+def sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """The distinct values of an int array, sorted (by sort, many times faster than numpy 2's hashing unique)."""
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
+@dataclass
+class Pairs:
+    """Positive (left, right) pairs as int32 id arrays, with the two vocabs that name the ids."""
+
+    left: np.ndarray
+    right: np.ndarray
+    left_vocab: Vocab
+    right_vocab: Vocab
+    weight: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.left) != len(self.right):
+            raise InputError(f"left has {len(self.left)} ids but right has {len(self.right)}.")
+        if len(self.left) == 0:
+            raise InputError("no pairs: expected at least one (left, right) pair.")
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def __repr__(self) -> str:
+        return (f"Pairs({len(self)} pairs, {self.left_vocab.name or 'left'}={len(self.left_vocab)}, "
+                f"{self.right_vocab.name or 'right'}={len(self.right_vocab)}"
+                f"{', weighted' if self.weight is not None else ''})")
+
+    @classmethod
+    def from_ids(cls, left: np.ndarray, right: np.ndarray, left_vocab: Vocab, right_vocab: Vocab,
+                 weight: np.ndarray | None = None, *, duplicates: str = "drop") -> "Pairs":
+        """Pairs from id arrays; duplicate pairs are dropped, or summed into a weight (``duplicates="sum"``)."""
+        if duplicates not in ("drop", "sum", "keep"):
+            raise InputError(f"duplicates must be 'drop', 'sum' or 'keep'. Got {duplicates!r} instead.")
+        left = np.asarray(left, dtype=np.int64)
+        right = np.asarray(right, dtype=np.int64)
+        if duplicates == "drop" and weight is None:
+            uniq = sorted_unique(left * len(right_vocab) + right)
+            left, right = uniq // len(right_vocab), uniq % len(right_vocab)
+        elif duplicates != "keep":
+            key = left * len(right_vocab) + right
+            uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            if duplicates == "sum":
+                base = np.ones(len(key)) if weight is None else np.asarray(weight, dtype=np.float64)
+                weight = np.bincount(inverse, weights=base, minlength=len(uniq))
+            elif weight is not None:
+                weight = np.asarray(weight)[first]
+            left, right = uniq // len(right_vocab), uniq % len(right_vocab)
+        return cls(left.astype(np.int32), right.astype(np.int32), left_vocab, right_vocab,
+                   None if weight is None else np.asarray(weight, dtype=np.float32))
+
+    def subset(self, mask_or_index: np.ndarray) -> "Pairs":
+        """The pairs selected by a boolean mask or an index array, with the same vocabs."""
+        w = None if self.weight is None else self.weight[mask_or_index]
+        return Pairs(self.left[mask_or_index], self.right[mask_or_index], self.left_vocab, self.right_vocab, w)
+
+
+def read_table(path: str | os.PathLike, *, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV, TSV, Parquet or NDJSON file into a DataFrame of strings, with errors naming the file."""
+    path = Path(path)
+    kind = _READERS.get(path.suffix.lower())
+    if not path.exists():
+        raise InputError(f"{path}: no such file.")
+    if kind is None:
+        raise InputError(f"{path}: unknown file type {path.suffix!r}; expected one of "
+                         f"{', '.join(sorted(_READERS))}.")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty; expected a header and at least one row.")
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path, columns=None)
+        elif kind == "ndjson":
+            frame = _read_ndjson(path)
+        else:
+            frame = pd.read_csv(path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
+                                na_values=[""], quoting=0)
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path}: could not be read as {kind}: {exc}") from None
+    if len(frame) == 0:
+        raise InputError(f"{path}: no rows; expected at least one.")
+    if columns:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise InputError(f"{path}: no column {missing[0]!r}; the columns are "
+                             f"{', '.join(repr(str(c)) for c in frame.columns)}.")
+    return frame
+
+
+def _read_ndjson(path: Path) -> pd.DataFrame:
+    """NDJSON objects, one a line; a line that is not a JSON object is named with its number."""
+    import json
+
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}, line {number}: not valid JSON ({exc.msg}).") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
+            rows.append(row)
+    if not rows:
+        raise InputError(f"{path}: no rows; expected at least one JSON object.")
+    return pd.DataFrame(rows)
+
+
+def read_pairs(source: str | os.PathLike | pd.DataFrame | Iterable[tuple], *, left: str | int = 0,
+               right: str | int = 1, weight: str | int | None = None, duplicates: str = "drop",
+               min_count: int = 1, left_name: str | None = None, right_name: str | None = None,
+               shared_vocab: bool = False) -> Pairs:
+    """Load positive pairs from a file (CSV/TSV/Parquet/NDJSON), a DataFrame or an iterable of tuples.
+
+    ``left``/``right``/``weight`` name columns (or tuple positions). Keys seen fewer than ``min_count``
+    times on their side are dropped with their pairs. Duplicate pairs are dropped or summed into a weight.
+    ``shared_vocab`` builds one vocab from both columns (for item-item pairs and shared tables).
+    """
+    origin = str(source) if isinstance(source, (str, os.PathLike)) else "input"
+    if isinstance(source, (str, os.PathLike)):
+        frame = read_table(source, columns=[c for c in (left, right, weight) if c is not None])
+    elif isinstance(source, pd.DataFrame):
+        frame = source
+    else:
+        rows = list(source)
+        if not rows:
+            raise InputError("input: no pairs; expected at least one (left, right) tuple.")
+        frame = pd.DataFrame(rows)
+    for column in (left, right, weight):
+        if column is not None and column not in frame.columns:
+            raise InputError(f"{origin}: no column {column!r}; the columns are "
+                             f"{', '.join(repr(c) for c in frame.columns)}.")
+    lkeys, rkeys = frame[left], frame[right]
+    for column, keys in ((left, lkeys), (right, rkeys)):
+        missing = keys.isna().to_numpy()
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0])
+            raise InputError(f"{origin}: column {column!r} is empty in row {row + 1} (a pair needs both keys).")
+    lkeys, rkeys = lkeys.astype(str), rkeys.astype(str)
+    weights = None
+    if weight is not None:
+        weights = pd.to_numeric(frame[weight], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(weights)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{origin}: column {weight!r} row {row + 1}: expected a number, "
+                             f"got {frame[weight].iloc[row]!r}.")
+    lname = left_name or (left if isinstance(left, str) else "left")
+    rname = right_name or (right if isinstance(right, str) else "right")
+    if shared_vocab:
+        lvocab = rvocab = Vocab.build(pd.concat([lkeys, rkeys], ignore_index=True), min_count=min_count, name=lname)
+    else:
+        lvocab = Vocab.build(lkeys, min_count=min_count, name=lname)
+        rvocab = Vocab.build(rkeys, min_count=min_count, name=rname)
+    lids = lvocab.encode(lkeys, unknown="ignore")
+    rids = rvocab.encode(rkeys, unknown="ignore")
+    keep = (lids >= 0) & (rids >= 0)
+    if not keep.any():
+        raise InputError(f"{origin}: no pair left after min_count={min_count}.")
+    return Pairs.from_ids(lids[keep], rids[keep], lvocab, rvocab,
+                          None if weights is None else weights[keep], duplicates=duplicates)

@@ -1,0 +1,158 @@
+"""Embeddings: the trained result, a float32 matrix with the Vocab naming its rows, and queries on it.
+
+One query API with a fixed return type: ``search`` takes ids, keys or vectors and returns
+``(ids, scores)`` arrays of shape (n, k); ``most_similar`` and friends are label-level views on top.
+Scores are cosine similarity, dot product, or euclidean distance, always listed closest first.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Iterable, Sequence, Union
+
+import numpy as np
+
+from .errors import InputError
+from .index import ExactIndex, check_metric, normalize_rows
+from .vocab import Vocab
+
+__all__ = ["Embeddings"]
+
+Key = Union[str, int, np.integer]
+
+
+class Embeddings:
+    """Vectors (n x dim float32, read-only) for the keys of a Vocab, with neighbour queries."""
+
+    def __init__(self, vectors: np.ndarray, vocab: Vocab | Sequence[str]):
+        vocab = vocab if isinstance(vocab, Vocab) else Vocab(list(vocab))
+        vectors = np.array(vectors, dtype=np.float32, copy=True)
+        if vectors.ndim != 2 or vectors.shape[0] != len(vocab):
+            raise InputError(f"vectors must have shape ({len(vocab)}, dim) to match the vocab. Got {vectors.shape}.")
+        vectors.flags.writeable = False
+        self.vectors = vectors
+        self.vocab = vocab
+        self._indexes: dict[str, ExactIndex] = {}
+
+    @property
+    def keys(self) -> list[str]:
+        return self.vocab.keys
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.vocab
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.vectors[self.vocab.index(key)]
+
+    def __repr__(self) -> str:
+        return f"Embeddings({self.vocab.name or 'keys'}: {len(self)} x {self.dim})"
+
+    @cached_property
+    def unit_vectors(self) -> np.ndarray:
+        """Rows scaled to unit length (cached)."""
+        unit = normalize_rows(self.vectors)
+        unit.flags.writeable = False
+        return unit
+
+    def index(self, metric: str = "cosine") -> ExactIndex:
+        """The exact search index for ``metric`` (built once, cached)."""
+        check_metric(metric)
+        if metric not in self._indexes:
+            self._indexes[metric] = ExactIndex(self.vectors, metric)
+        return self._indexes[metric]
+
+    def ids(self, items: Key | Iterable[Key]) -> np.ndarray:
+        """Ids of keys or ids (a KeyError naming an unknown key and close matches)."""
+        items = [items] if isinstance(items, (str, int, np.integer)) else list(items)
+        ids = np.empty(len(items), dtype=np.int64)
+        for position, item in enumerate(items):
+            if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+                if not 0 <= item < len(self):
+                    raise KeyError(f"id {item} is out of range: there are {len(self)} keys.")
+                ids[position] = item
+            else:
+                ids[position] = self.vocab.index(item)
+        return ids
+
+    def search(self, queries: Key | Iterable[Key] | np.ndarray, k: int = 10, *, metric: str = "cosine",
+               exclude_self: bool = True, farthest: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbours of each query (an id, a key, a list of them, or an (n, dim) array of vectors).
+
+        Returns ``(ids, scores)`` of shape (n, k), closest first (farthest first with ``farthest``).
+        Keys and ids are never their own neighbour unless ``exclude_self=False``.
+        """
+        if isinstance(queries, np.ndarray) and queries.dtype.kind == "f":
+            return self.index(metric).search(queries, k, farthest=farthest)
+        ids = self.ids(queries)
+        exclude = ids[:, None] if exclude_self else None
+        found, scores = self.index(metric).search(self.vectors[ids], k, exclude=exclude, farthest=farthest)
+        if metric == "cosine" and not exclude_self:
+            scores[found == ids[:, None]] = 1.0  # a key's cosine with itself is exactly 1
+        return found, scores
+
+    def query_vector(self, positive: Key | Iterable[Key] | np.ndarray, negative: Iterable[Key] = (),
+                     metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+        """The query for vector arithmetic: mean of positive rows minus negative ones (unit rows for
+        cosine, as word2vec's analogies), and the ids used, which are excluded from the answer."""
+        if isinstance(positive, np.ndarray) and positive.dtype.kind == "f":
+            return positive.astype(np.float32), np.zeros(0, dtype=np.int64)
+        pos_ids, neg_ids = self.ids(positive), self.ids(negative)
+        if len(pos_ids) == 0:
+            raise InputError("positive must name at least one key.")
+        rows = self.unit_vectors if metric == "cosine" else self.vectors
+        vector = rows[pos_ids].sum(0) - rows[neg_ids].sum(0)
+        return (vector / (len(pos_ids) + len(neg_ids))).astype(np.float32), np.concatenate([pos_ids, neg_ids])
+
+    def most_similar(self, positive: Key | Iterable[Key] | np.ndarray, topn: int = 10, *,
+                     negative: Iterable[Key] = (), metric: str = "cosine") -> list[tuple[str, float]]:
+        """The ``topn`` closest keys to a key (or to positive minus negative keys, or to a vector), without
+        the query keys themselves, as (key, score) closest first."""
+        return self._labelled(positive, topn, negative, metric, farthest=False)
+
+    def least_similar(self, positive: Key | Iterable[Key] | np.ndarray, topn: int = 10, *,
+                      negative: Iterable[Key] = (), metric: str = "cosine") -> list[tuple[str, float]]:
+        """The ``topn`` farthest keys, farthest first."""
+        return self._labelled(positive, topn, negative, metric, farthest=True)
+
+    def _labelled(self, positive, topn: int, negative, metric: str, farthest: bool) -> list[tuple[str, float]]:
+        vector, used = self.query_vector(positive, negative, metric)
+        ids, scores = self.index(metric).search(vector[None, :], topn, exclude=used[None, :] if len(used) else None,
+                                                farthest=farthest)
+        return [(self.vocab.keys[i], float(s)) for i, s in zip(ids[0], scores[0])]
+
+    def recommend(self, history: Sequence[Key], topn: int = 10, *, metric: str = "cosine",
+                  recency: float = 1.0) -> list[tuple[str, float]]:
+        """Keys to suggest after a user's interactions ``history`` (oldest first): the neighbours of the
+        weighted mean of their vectors, later items weighing ``1/recency`` times more each step back
+        (``recency=1`` weighs all alike); items in the history are never suggested."""
+        ids = self.ids(history)
+        if len(ids) == 0:
+            raise InputError("history must name at least one key.")
+        if not recency >= 1.0:
+            raise InputError(f"recency must be >= 1. Got {recency!r} instead.")
+        weights = recency ** -np.arange(len(ids))[::-1].astype(np.float64)
+        rows = self.unit_vectors if metric == "cosine" else self.vectors
+        vector = (weights[:, None] * rows[ids]).sum(0) / weights.sum()
+        found, scores = self.index(metric).search(vector[None, :].astype(np.float32), topn, exclude=ids[None, :])
+        return [(self.vocab.keys[i], float(s)) for i, s in zip(found[0], scores[0])]
+
+    def similarity(self, a: Key, b: Key, metric: str = "cosine") -> float:
+        """Cosine similarity, dot product or euclidean distance between two keys."""
+        check_metric(metric)
+        ia, ib = self.ids([a, b])
+        va, vb = self.vectors[ia].astype(np.float64), self.vectors[ib].astype(np.float64)
+        if metric == "euclidean":
+            return float(np.linalg.norm(va - vb))
+        if metric == "dot":
+            return float(va @ vb)
+        if ia == ib:
+            return 1.0
+        norms = np.linalg.norm(va) * np.linalg.norm(vb)
+        return float(np.clip(va @ vb / norms, -1.0, 1.0)) if norms > 0 else 0.0

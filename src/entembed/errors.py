@@ -1,0 +1,33 @@
+"""Errors raised for bad input: each message names the file, line or column, the rule and the value."""
+
+from __future__ import annotations
+
+__all__ = ["EntembedError", "InputError", "ModelFileError", "check_positive_int", "check_fraction"]
+
+
+class EntembedError(Exception):
+    """Base of every error entembed raises on purpose; the CLI prints its message without a traceback."""
+
+
+class InputError(EntembedError, ValueError):
+    """Data or an argument that does not meet a documented rule."""
+
+
+class ModelFileError(EntembedError, OSError):
+    """A model folder that is missing, damaged or does not match itself."""
+
+
+def check_positive_int(name: str, value: object) -> int:
+    """Return ``value`` if it is an int >= 1, else raise an InputError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be an int >= 1. Got {value!r} instead.")
+    return value
+
+
+def check_fraction(name: str, value: float, *, allow_zero: bool = True) -> float:
+    """Return ``value`` if it lies in [0, 1) (or (0, 1) when zero is not allowed)."""
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (low_ok and value < 1):
+        bound = "[0, 1)" if allow_zero else "(0, 1)"
+        raise InputError(f"{name} must be a number in {bound}. Got {value!r} instead.")
+    return float(value)

@@ -1,0 +1,86 @@
+"""Quality measures: ROC AUC, ranking metrics, neighbour-label agreement, rank correlation with a truth."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["roc_auc", "hit_rate", "ndcg", "mrr", "ranks_of_targets", "neighbour_agreement",
+           "chance_agreement", "spearman"]
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties given their average rank (as scipy.stats.rankdata)."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    average = (starts + ends + 1) / 2.0
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(average, ends - starts)
+    return ranks
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U), ties counted as half."""
+    labels = np.asarray(labels).astype(bool)
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    if n_pos == 0 or n_neg == 0:
+        raise InputError("roc_auc needs both positive and negative labels.")
+    ranks = _average_ranks(np.asarray(scores, dtype=np.float64))
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two equal-length arrays."""
+    ra, rb = _average_ranks(np.asarray(a, float)), _average_ranks(np.asarray(b, float))
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def ranks_of_targets(target_scores: np.ndarray, candidate_scores: np.ndarray) -> np.ndarray:
+    """0-based rank of each target among its candidates: how many candidates score higher (ties half)."""
+    target = np.asarray(target_scores)[:, None]
+    candidates = np.asarray(candidate_scores)
+    return (candidates > target).sum(1) + 0.5 * (candidates == target).sum(1)
+
+
+def hit_rate(ranks: np.ndarray, k: int = 10) -> float:
+    """HR@k: share of targets ranked in the top k."""
+    return float((np.asarray(ranks) < k).mean())
+
+
+def ndcg(ranks: np.ndarray, k: int = 10) -> float:
+    """NDCG@k with one relevant item per query: 1/log2(rank + 2) when in the top k."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    return float(np.where(ranks < k, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+
+
+def mrr(ranks: np.ndarray) -> float:
+    """Mean reciprocal rank."""
+    return float((1.0 / (np.asarray(ranks, dtype=np.float64) + 1.0)).mean())
+
+
+def neighbour_agreement(embeddings, labels: np.ndarray, k: int = 10, *, metric: str = "cosine",
+                        sample: int | None = None, seed: int = 0) -> float:
+    """Mean share of each key's k nearest neighbours with the same label (genre@10 when labels are genres).
+
+    Keys with a missing label (-1) are neither queried nor counted as neighbours' matches.
+    ``sample`` queries a random subset of keys to keep large evaluations quick.
+    """
+    labels = np.asarray(labels)
+    if len(labels) != len(embeddings):
+        raise InputError(f"labels must have one entry per key ({len(embeddings)}). Got {len(labels)}.")
+    queries = np.flatnonzero(labels >= 0)
+    if sample is not None and sample < len(queries):
+        queries = np.sort(np.random.default_rng(seed).choice(queries, sample, replace=False))
+    ids, _ = embeddings.search(queries, k, metric=metric)
+    return float((labels[ids] == labels[queries][:, None]).mean())
+
+
+def chance_agreement(labels: np.ndarray) -> float:
+    """The expected neighbour agreement of random neighbours: sum over labels of share^2 (without self)."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels[labels >= 0]).astype(np.float64)
+    n = counts.sum()
+    return float((counts * (counts - 1)).sum() / (n * (n - 1)))

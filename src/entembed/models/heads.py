@@ -1,0 +1,153 @@
+"""Output heads for supervised models: regression (MSE), binary (logistic), multiclass (softmax).
+
+A head turns targets into tensors, computes the summed loss, turns network outputs into predictions,
+and reports the task's metrics (RMSE and MAE; accuracy, log-loss and AUC). It is JSON-serialisable so
+a saved model predicts in the same units and classes it was trained with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+from ..evaluate import roc_auc
+
+__all__ = ["TASKS", "Head", "infer_task"]
+
+TASKS = ("regression", "binary", "multiclass")
+
+
+def infer_task(y: Any) -> str:
+    """'binary' for two distinct values, 'multiclass' for strings/booleans/few integers, else 'regression'."""
+    values = pd.Series(np.asarray(y).ravel())
+    distinct = values.dropna().unique()
+    if len(distinct) < 2:
+        raise InputError(f"the target has a single value ({distinct[0] if len(distinct) else 'none'!r}); "
+                         "expected at least two distinct values.")
+    if len(distinct) == 2:
+        return "binary"
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if not numeric:
+        return "multiclass"
+    as_float = values.astype(float)
+    if np.all(np.mod(as_float, 1) == 0) and len(distinct) <= 20 and len(distinct) < len(values) / 20:
+        return "multiclass"
+    return "regression"
+
+
+@dataclass
+class Head:
+    """The task of a model's output layer, with what it learned about the target (scale or classes)."""
+
+    task: str
+    classes: list = field(default_factory=list)   # class labels in output order (binary and multiclass)
+    mean: float = 0.0                               # regression targets are standardised for training
+    std: float = 1.0
+    target: str = "target"                          # the target column's name, for messages
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise InputError(f"task must be one of {', '.join(TASKS)}. Got {self.task!r} instead.")
+
+    @classmethod
+    def fit(cls, y: Any, task: str | None = None, *, target: str = "target") -> "Head":
+        """A head for targets ``y``: the task (inferred if None), and the scale or the classes."""
+        task = task or infer_task(y)
+        values = pd.Series(np.asarray(y).ravel())
+        if values.isna().any():
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise InputError(f"target {target!r} is missing in row {row + 1}.")
+        if task == "regression":
+            as_float = pd.to_numeric(values, errors="coerce")
+            if as_float.isna().any():
+                row = int(np.flatnonzero(as_float.isna().to_numpy())[0])
+                raise InputError(f"target {target!r} row {row + 1}: expected a number for regression, "
+                                 f"got {values.iloc[row]!r}.")
+            std = float(as_float.std(ddof=0))
+            if std == 0:
+                raise InputError(f"target {target!r} has a single value ({as_float.iloc[0]!r}); "
+                                 "expected at least two distinct values.")
+            return cls(task, mean=float(as_float.mean()), std=std, target=target)
+        classes = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
+        if len(classes) < 2:
+            raise InputError(f"target {target!r} has a single value ({classes[0]!r}); expected at least two classes.")
+        if task == "binary" and len(classes) != 2:
+            raise InputError(f"task 'binary' needs exactly two classes in {target!r}. Got {len(classes)}.")
+        return cls(task, classes=[_plain(c) for c in classes], target=target)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.classes) if self.task == "multiclass" else 1
+
+    def encode(self, y: Any) -> torch.Tensor:
+        """Targets as the tensor the loss expects (standardised floats, 0/1 floats, or class indices)."""
+        values = pd.Series(np.asarray(y).ravel())
+        if self.task == "regression":
+            return torch.tensor(((values.astype(float) - self.mean) / self.std).to_numpy(), dtype=torch.float32)
+        index = pd.Index(self.classes).get_indexer(values.map(_plain))
+        if (index < 0).any():
+            unknown = values.iloc[int(np.flatnonzero(index < 0)[0])]
+            raise InputError(f"target {self.target!r}: class {unknown!r} was not seen in training "
+                             f"(classes: {', '.join(map(repr, self.classes))}).")
+        dtype = torch.float32 if self.task == "binary" else torch.int64
+        return torch.tensor(index, dtype=dtype)
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Summed loss of a batch; ``output`` is (n, n_outputs)."""
+        if self.task == "regression":
+            return F.mse_loss(output.squeeze(1), target, reduction="sum")
+        if self.task == "binary":
+            return F.binary_cross_entropy_with_logits(output.squeeze(1), target, reduction="sum")
+        return F.cross_entropy(output, target, reduction="sum")
+
+    def probabilities(self, output: torch.Tensor) -> np.ndarray:
+        """(n, n_classes) class probabilities."""
+        if self.task == "regression":
+            raise InputError("predict_proba is for classification; this model does regression.")
+        if self.task == "binary":
+            p = torch.sigmoid(output.squeeze(1)).numpy()
+            return np.stack([1 - p, p], axis=1)
+        return torch.softmax(output, dim=1).numpy()
+
+    def predict(self, output: torch.Tensor) -> np.ndarray:
+        """Predictions in the target's own units or labels."""
+        if self.task == "regression":
+            return output.squeeze(1).numpy().astype(np.float64) * self.std + self.mean
+        return np.asarray(self.classes, dtype=object)[self.probabilities(output).argmax(1)]
+
+    def metrics(self, output: torch.Tensor, target: torch.Tensor, prefix: str = "val_") -> dict[str, float]:
+        """RMSE and MAE (regression, in target units); accuracy, log-loss and AUC (classification)."""
+        if self.task == "regression":
+            error = (output.squeeze(1) - target).numpy().astype(np.float64) * self.std
+            return {f"{prefix}rmse": float(np.sqrt(np.mean(error ** 2))), f"{prefix}mae": float(np.mean(np.abs(error)))}
+        proba = self.probabilities(output)
+        labels = target.numpy().astype(np.int64)
+        picked = np.clip(proba[np.arange(len(labels)), labels], 1e-15, 1.0)
+        result = {f"{prefix}accuracy": float((proba.argmax(1) == labels).mean()),
+                  f"{prefix}log_loss": float(-np.log(picked).mean())}
+        if self.task == "binary" and 0 < labels.sum() < len(labels):
+            result[f"{prefix}auc"] = roc_auc(labels, proba[:, 1])
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Head":
+        return cls(**data)
+
+    @property
+    def monitor(self) -> tuple[str, str]:
+        """The validation metric early stopping watches, and whether higher is better."""
+        return ("val_rmse", "min") if self.task == "regression" else ("val_log_loss", "min")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as plain Python values (JSON-serialisable class labels)."""
+    return value.item() if isinstance(value, np.generic) else value

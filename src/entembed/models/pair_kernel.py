@@ -1,0 +1,216 @@
+"""The pair model's hot loop, compiled with numba: int32 id batches in, updated tables out.
+
+A step has two parallel phases and is deterministic whatever the number of threads:
+1. per positive (in parallel): score it and its negatives, and write each sample's row gradients;
+2. per table (in parallel by row ownership, row % threads): sum the gradients of each touched row in
+   sample order and apply the optimizer to that row once. Rows not in the batch are never read.
+Summing before the update makes a step the exact minibatch gradient of the summed loss, so a link seen
+thousands of times in one batch moves by one Adagrad/Adam step, not by thousands of SGD steps.
+
+Negative sampling lives here too: draws come from a counter-based generator (splitmix64 of seed,
+epoch and sample index), so they do not depend on thread scheduling; draws that hit a true positive
+are redrawn, checked by binary search in the left key's sorted positives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["OPTIMIZERS", "LOSS_CODES", "draw_negatives", "pair_gradients", "apply_row_gradients",
+           "optimizer_state"]
+
+OPTIMIZERS = {"sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3}
+LOSS_CODES = {"logistic": 0, "mse": 1, "bpr": 2}
+
+
+@njit(inline="always")
+def _splitmix64(x):
+    x = (x + np.uint64(0x9E3779B97F4A7C15))
+    z = x
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(inline="always")
+def _uniform(counter):
+    """A float in [0, 1) from a 64-bit counter."""
+    return (_splitmix64(counter) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(inline="always")
+def _is_positive(indptr, indices, left, right):
+    lo, hi = indptr[left], indptr[left + 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        value = indices[mid]
+        if value == right:
+            return True
+        if value < right:
+            lo = mid + 1
+        else:
+            hi = mid
+    return False
+
+
+@njit(parallel=True, cache=True)
+def draw_negatives(left, k, n_right, cdf, indptr, indices, seed):
+    """(len(left), k) right ids, uniform (empty cdf) or by the cdf, none a positive of its left id."""
+    n = left.shape[0]
+    out = np.empty((n, k), dtype=np.int32)
+    base = np.uint64(seed) * np.uint64(0x100000001B3)
+    uniform = cdf.shape[0] == 0
+    for i in prange(n):
+        owner = left[i]
+        for j in range(k):
+            counter = base + np.uint64(i * k + j) * np.uint64(0x9E3779B1)
+            while True:
+                u = _uniform(counter)
+                counter += np.uint64(1) << np.uint64(40)
+                if uniform:
+                    r = min(int(u * n_right), n_right - 1)
+                else:
+                    r = min(np.searchsorted(cdf, u, side="right"), n_right - 1)
+                if not _is_positive(indptr, indices, owner, r):
+                    out[i, j] = r
+                    break
+    return out
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def pair_gradients(L, R, left, right, negatives, weight, loss_code, cosine, label_neg, grad_l, grad_r,
+                   rows_l, rows_r, losses):
+    """Phase 1: scores and per-sample gradients of a batch of positives with their negatives.
+
+    Sample m = i * (1 + k) + j is positive i (j = 0) or its negative j - 1. Writes the rows each sample
+    touches (rows_l, rows_r), its gradients (grad_l, grad_r: (M, dim)) and each positive's loss.
+    """
+    n, k = negatives.shape
+    dim = L.shape[1]
+    group = 1 + k
+    for i in prange(n):
+        li = left[i]
+        scores = np.empty(group)
+        inv_l = 1.0
+        inv_r = np.ones(group)
+        if cosine:
+            norm = 0.0
+            for d in range(dim):
+                norm += L[li, d] * L[li, d]
+            inv_l = 1.0 / max(np.sqrt(norm), 1e-12)
+        for j in range(group):
+            rj = right[i] if j == 0 else negatives[i, j - 1]
+            rows_l[i * group + j] = li
+            rows_r[i * group + j] = rj
+            s = 0.0
+            for d in range(dim):
+                s += L[li, d] * R[rj, d]
+            if cosine:
+                norm = 0.0
+                for d in range(dim):
+                    norm += R[rj, d] * R[rj, d]
+                inv_r[j] = 1.0 / max(np.sqrt(norm), 1e-12)
+                s *= inv_l * inv_r[j]
+            scores[j] = s
+        # dloss/dscore per sample, and the positive's loss
+        dscore = np.empty(group)
+        loss = 0.0
+        if loss_code == 2:  # BPR: softplus(-(s_pos - s_neg)) for each negative
+            dscore[0] = 0.0
+            for j in range(1, group):
+                diff = scores[0] - scores[j]
+                sig = 1.0 / (1.0 + np.exp(diff))          # sigmoid(-diff)
+                loss += max(-diff, 0.0) + np.log1p(np.exp(-abs(diff)))
+                dscore[0] -= sig
+                dscore[j] = sig
+        else:
+            for j in range(group):
+                label = 1.0 if j == 0 else label_neg
+                s = scores[j]
+                if loss_code == 1:  # MSE on labels 1 / -1
+                    loss += (s - label) ** 2
+                    dscore[j] = 2.0 * (s - label)
+                else:               # logistic on labels 1 / 0
+                    loss += max(s, 0.0) + np.log1p(np.exp(-abs(s))) - label * s
+                    dscore[j] = 1.0 / (1.0 + np.exp(-s)) - label
+        w = weight[i] if weight.shape[0] > 0 else 1.0
+        losses[i] = loss * w
+        for j in range(group):
+            m = i * group + j
+            rj = rows_r[m]
+            g = dscore[j] * (w if j == 0 else 1.0)
+            if cosine:
+                s = scores[j]
+                for d in range(dim):
+                    ul = L[li, d] * inv_l
+                    vr = R[rj, d] * inv_r[j]
+                    grad_l[m, d] = g * (vr - s * ul) * inv_l
+                    grad_r[m, d] = g * (ul - s * vr) * inv_r[j]
+            else:
+                for d in range(dim):
+                    grad_l[m, d] = g * R[rj, d]
+                    grad_r[m, d] = g * L[li, d]
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def apply_row_gradients(W, rows, grads, opt_code, lr, hyper, state1, state2, row_steps, accum, touched, order):
+    """Phase 2: sum each touched row's gradients (in sample order) and apply the optimizer once per row.
+
+    Work is split by row ownership (row % parts, parts = len(order) // len(rows), one per thread), so no two
+    threads write one row and the result does not depend on scheduling. ``accum`` (rows, dim) and ``touched`` (rows,) are zero on entry and on exit.
+    hyper = (eps, beta1 or rho, beta2).
+    """
+    m_total = rows.shape[0]
+    parts = order.shape[0] // max(m_total, 1)
+    dim = W.shape[1]
+    eps, beta1, beta2 = hyper[0], hyper[1], hyper[2]
+    for part in prange(parts):
+        count = 0
+        base = part * m_total
+        for m in range(m_total):
+            row = rows[m]
+            if row % parts != part:
+                continue
+            if touched[row] == 0:
+                touched[row] = 1
+                order[base + count] = row
+                count += 1
+            for d in range(dim):
+                accum[row, d] += grads[m, d]
+        for c in range(count):
+            row = order[base + c]
+            touched[row] = 0
+            if opt_code == 3:
+                row_steps[row] += 1.0
+                correction1 = 1.0 - beta1 ** row_steps[row]
+                correction2 = 1.0 - beta2 ** row_steps[row]
+            for d in range(dim):
+                g = accum[row, d]
+                accum[row, d] = 0.0
+                if opt_code == 0:
+                    W[row, d] -= lr * g
+                elif opt_code == 1:
+                    state1[row, d] += g * g
+                    W[row, d] -= lr * g / (np.sqrt(state1[row, d]) + eps)
+                elif opt_code == 2:
+                    state1[row, d] = beta1 * state1[row, d] + (1.0 - beta1) * g * g
+                    W[row, d] -= lr * g / (np.sqrt(state1[row, d]) + eps)
+                else:
+                    state1[row, d] = beta1 * state1[row, d] + (1.0 - beta1) * g
+                    state2[row, d] = beta2 * state2[row, d] + (1.0 - beta2) * g * g
+                    W[row, d] -= lr * (state1[row, d] / correction1) / (np.sqrt(state2[row, d] / correction2) + eps)
+
+
+def optimizer_state(name: str, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Zeroed per-row state for a table of ``shape`` under optimizer ``name`` (Adagrad starts at 0.1)."""
+    empty = np.zeros((1, 1), dtype=np.float32)
+    state = {"state1": empty, "state2": empty, "row_steps": np.zeros(1, dtype=np.float32)}
+    if name == "adagrad":
+        state["state1"] = np.full(shape, 0.1, dtype=np.float32)
+    elif name == "rmsprop":
+        state["state1"] = np.zeros(shape, dtype=np.float32)
+    elif name == "adam":
+        state.update(state1=np.zeros(shape, np.float32), state2=np.zeros(shape, np.float32),
+                     row_steps=np.zeros(shape[0], dtype=np.float32))
+    return state

@@ -1,0 +1,135 @@
+"""A saved model is a folder: config.json, vocab-<table>.json, weights.safetensors, history.json.
+
+Nothing is pickled, so loading never runs code from the file. Saving writes a temporary folder beside
+the target and renames it into place, so an interrupted save never leaves a half model under that name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+from dataclasses import asdict, is_dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import ModelFileError
+from .models.base import MODEL_KINDS, EmbeddingModel
+from .train import History
+from .vocab import Vocab
+
+__all__ = ["save_model", "load", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "entembed-model"
+FORMAT_VERSION = 1
+
+
+def _vocab_file(table: str) -> str:
+    return "vocab-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", table) + ".json"
+
+
+def _versions() -> dict[str, str]:
+    from . import __version__
+
+    return {"entembed": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: Any = None) -> Path:
+    """Write ``model`` to ``folder`` (replacing an older model there only once the new one is complete)."""
+    folder = Path(folder)
+    settings = settings if settings is not None else getattr(model, "train_settings", None)
+    weights = model.table_weights()
+    tables = {name: {"vocab": _vocab_file(name), "keys": len(vocab), "rows": int(weights[name].shape[0]),
+                     "dim": int(weights[name].shape[1])} for name, vocab in model.vocabs().items()}
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": model.kind,
+              "model": model.config_dict(), "tables": tables,
+              "training": asdict(settings) if is_dataclass(settings) else settings,
+              "versions": _versions(), "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temporary = folder.parent / f".{folder.name}.partial-{os.getpid()}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    try:
+        for name, vocab in model.vocabs().items():
+            vocab.save(temporary / tables[name]["vocab"])
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(temporary / "weights.safetensors"), metadata={"format": FORMAT})
+        history = getattr(model, "history", None) or History()
+        history.save(temporary / "history.json")
+        (temporary / "config.json").write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")
+        if folder.exists():
+            retired = folder.parent / f".{folder.name}.old-{os.getpid()}"
+            folder.rename(retired)
+            temporary.rename(folder)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            temporary.rename(folder)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return folder
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise ModelFileError(f"{path}: file is missing; is {path.parent} a model folder saved by entembed?")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: not valid JSON ({exc}).") from None
+
+
+def load(folder: str | os.PathLike) -> EmbeddingModel:
+    """Load a model folder; checks every file against config.json and refuses a damaged folder.
+
+    The result has ``.tables``: table name -> Embeddings.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: no such model folder.")
+    config = _read_json(folder / "config.json")
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{folder / 'config.json'}: not an entembed model config (no format {FORMAT!r}).")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(f"{folder / 'config.json'}: format version {config['format_version']} is newer "
+                             f"than this entembed reads ({FORMAT_VERSION}); upgrade entembed.")
+    kind = config.get("kind")
+    if kind not in MODEL_KINDS:
+        raise ModelFileError(f"{folder / 'config.json'}: unknown model kind {kind!r}; known: "
+                             f"{', '.join(sorted(MODEL_KINDS))}.")
+    vocabs = {}
+    for name, table in config["tables"].items():
+        vocab = Vocab.load(folder / table["vocab"])
+        if len(vocab) != table["keys"]:
+            raise ModelFileError(f"{folder / table['vocab']}: {len(vocab)} keys, but config.json says "
+                                 f"table {name!r} has {table['keys']}.")
+        vocabs[name] = vocab
+    weights_path = folder / "weights.safetensors"
+    if not weights_path.is_file():
+        raise ModelFileError(f"{weights_path}: file is missing.")
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{weights_path}: damaged or truncated ({exc}).") from None
+    model = MODEL_KINDS[kind].from_config(config["model"], vocabs)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    for key, shape in expected.items():
+        if key not in state:
+            raise ModelFileError(f"{weights_path}: tensor {key!r} is missing.")
+        if tuple(state[key].shape) != shape:
+            raise ModelFileError(f"{weights_path}: tensor {key!r} has shape {tuple(state[key].shape)}, "
+                                 f"but the vocab and config.json need {shape}.")
+    model.load_state_dict({k: state[k] for k in expected})
+    history_path = folder / "history.json"
+    model.history = History.from_dict(_read_json(history_path)) if history_path.exists() else History()
+    model.train_settings = config.get("training")
+    model.eval()
+    return model

@@ -1,0 +1,119 @@
+"""Vocab: the only place strings live. Maps keys to contiguous ids (most frequent first) and back."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, ModelFileError
+
+__all__ = ["Vocab"]
+
+
+class Vocab:
+    """String keys <-> contiguous integer ids, with a count per key.
+
+    Keys are kept in id order. ``Vocab.build`` orders them by descending count (ties by first
+    appearance) so that id 0 is the most frequent key, as gensim does.
+    """
+
+    def __init__(self, keys: Sequence[str], counts: Sequence[int] | np.ndarray | None = None, name: str = ""):
+        self.keys: list[str] = [str(k) for k in keys]
+        self.counts = (np.ones(len(self.keys), dtype=np.int64) if counts is None
+                       else np.asarray(counts, dtype=np.int64))
+        if len(self.counts) != len(self.keys):
+            raise InputError(f"Vocab {name!r}: {len(self.keys)} keys but {len(self.counts)} counts.")
+        self.name = name
+        self._index = pd.Index(self.keys)
+        if not self._index.is_unique:
+            dup = self._index[self._index.duplicated()][0]
+            raise InputError(f"Vocab {name!r}: key {dup!r} appears more than once.")
+
+    @classmethod
+    def build(cls, values: Iterable[str] | np.ndarray | pd.Series, *, min_count: int = 1,
+              name: str = "") -> "Vocab":
+        """Count ``values`` and keep keys seen at least ``min_count`` times, most frequent first."""
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values)
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        order = np.argsort(-counts, kind="stable")
+        order = order[counts[order] >= min_count]
+        return cls(np.asarray(uniques, dtype=object)[order].tolist(), counts[order], name=name)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __iter__(self):
+        return iter(self.keys)
+
+    def __repr__(self) -> str:
+        return f"Vocab(name={self.name!r}, size={len(self)})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Vocab) and self.keys == other.keys
+                and np.array_equal(self.counts, other.counts))
+
+    def index(self, key: str) -> int:
+        """The id of ``key``; a KeyError naming the key and the closest known keys if it is unknown."""
+        try:
+            return int(self._index.get_loc(key))
+        except KeyError:
+            raise KeyError(self.unknown_key_message(key)) from None
+
+    def unknown_key_message(self, key: str) -> str:
+        """The message for an unknown key: the key, and the closest known keys to suggest."""
+        label = f" in {self.name!r}" if self.name else ""
+        close = self.suggest(str(key))
+        hint = f" Did you mean: {', '.join(repr(c) for c in close)}?" if close else ""
+        return f"{key!r} is not a known key{label} ({len(self)} keys).{hint}"
+
+    def suggest(self, key: str, n: int = 3) -> list[str]:
+        """The known keys closest to ``key`` (case-insensitive similarity)."""
+        lowered = {k.lower(): k for k in reversed(self.keys)}
+        return [lowered[m] for m in difflib.get_close_matches(key.lower(), list(lowered), n=n, cutoff=0.6)]
+
+    def encode(self, values: Iterable[str] | np.ndarray | pd.Series, *, unknown: str = "raise",
+               what: str = "key") -> np.ndarray:
+        """Ids of ``values`` as an int32/int64 array; unknown keys raise, or give -1 with ``unknown="ignore"``."""
+        values = values if isinstance(values, (pd.Series, pd.Index, np.ndarray)) else list(values)
+        ids = self._index.get_indexer(values)
+        if unknown == "raise" and (ids < 0).any():
+            missing = np.asarray(values, dtype=object)[ids < 0][0]
+            raise KeyError(self.unknown_key_message(missing))
+        return ids.astype(np.int32 if len(self) < 2**31 - 1 else np.int64)
+
+    def decode(self, ids: Iterable[int] | np.ndarray) -> list[str]:
+        """Keys of ``ids``."""
+        return [self.keys[int(i)] for i in np.asarray(ids).ravel()]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "keys": self.keys, "counts": self.counts.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "vocab") -> "Vocab":
+        if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+            raise ModelFileError(f"{source}: expected a JSON object with a 'keys' list.")
+        return cls(data["keys"], data.get("counts"), name=data.get("name", ""))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the vocab as JSON (keys in id order, with counts)."""
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Vocab":
+        """Read a vocab written by ``save``; a clear error naming the file if it is not one."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelFileError(f"{path}: file is missing.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFileError(f"{path}: not valid JSON ({exc}).") from None
+        return cls.from_dict(data, source=str(path))
