@@ -40,7 +40,7 @@ def _zipf_weights(n: int, n_top: int, exponent: float, rng: np.random.Generator)
 
 
 def planted_books(n_books: int = 37_020, n_links: int = 41_758, n_pairs: int = 772_800, *,
-                  n_genres: int = 20, noise: float = 0.1, generic_share: float = 0.02,
+                  n_genres: int = 20, noise: float = 0.3, generic_share: float = 0.02,
                   zipf: float = 1.0, min_books_per_link: int = 4, seed: int = 0) -> PlantedGraph:
     """A books-like bipartite graph at the reference's size, with planted genres.
 
