@@ -113,33 +113,34 @@ def pair_gradients(L, R, left, right, negatives, weight, loss_code, cosine, labe
                 inv_r[j] = 1.0 / max(np.sqrt(norm), 1e-12)
                 s *= inv_l * inv_r[j]
             scores[j] = s
-        # dloss/dscore per sample, and the positive's loss
+        # dloss/dscore per sample, and the group's loss; a pair's weight scales the terms of its positive
+        w = weight[i] if weight.shape[0] > 0 else 1.0
         dscore = np.empty(group)
         loss = 0.0
-        if loss_code == 2:  # BPR: softplus(-(s_pos - s_neg)) for each negative
+        if loss_code == 2:  # BPR: w * softplus(-(s_pos - s_neg)) for each negative
             dscore[0] = 0.0
             for j in range(1, group):
                 diff = scores[0] - scores[j]
-                sig = 1.0 / (1.0 + np.exp(diff))          # sigmoid(-diff)
-                loss += max(-diff, 0.0) + np.log1p(np.exp(-abs(diff)))
+                sig = w / (1.0 + np.exp(diff))            # w * sigmoid(-diff)
+                loss += w * (max(-diff, 0.0) + np.log1p(np.exp(-abs(diff))))
                 dscore[0] -= sig
                 dscore[j] = sig
         else:
             for j in range(group):
                 label = 1.0 if j == 0 else label_neg
+                scale = w if j == 0 else 1.0
                 s = scores[j]
                 if loss_code == 1:  # MSE on labels 1 / -1
-                    loss += (s - label) ** 2
-                    dscore[j] = 2.0 * (s - label)
+                    loss += scale * (s - label) ** 2
+                    dscore[j] = scale * 2.0 * (s - label)
                 else:               # logistic on labels 1 / 0
-                    loss += max(s, 0.0) + np.log1p(np.exp(-abs(s))) - label * s
-                    dscore[j] = 1.0 / (1.0 + np.exp(-s)) - label
-        w = weight[i] if weight.shape[0] > 0 else 1.0
-        losses[i] = loss * w
+                    loss += scale * (max(s, 0.0) + np.log1p(np.exp(-abs(s))) - label * s)
+                    dscore[j] = scale * (1.0 / (1.0 + np.exp(-s)) - label)
+        losses[i] = loss
         for j in range(group):
             m = i * group + j
             rj = rows_r[m]
-            g = dscore[j] * (w if j == 0 else 1.0)
+            g = dscore[j]
             if cosine:
                 s = scores[j]
                 for d in range(dim):

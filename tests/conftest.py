@@ -1,0 +1,31 @@
+"""Shared fixtures: small data with a known answer, and the real data in ../shared/data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"real data not found at {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def small_graph():
+    from entembed import planted_books
+
+    return planted_books(n_books=1500, n_links=2000, n_pairs=30_000, n_genres=8, seed=3)
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m entembed ARGS` in a subprocess, capturing text output."""
+    return subprocess.run([sys.executable, "-m", "entembed", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
