@@ -160,6 +160,28 @@ def demo(name: str = typer.Argument("books", help="Which demo: books (default)."
     run_demo(name, output=output, quiet=quiet)
 
 
+wiki_app = typer.Typer(no_args_is_help=True, help="Build entity data sets from MediaWiki XML dumps.")
+app.add_typer(wiki_app, name="wiki")
+
+
+@wiki_app.command("extract")
+@user_errors
+def wiki_extract(dumps: list[Path] = typer.Argument(..., metavar="DUMP...", help="MediaWiki XML dump, plain or "
+                                                    ".bz2; or every part of a multi-part dump."),
+                 output: Path = typer.Option(..., "-o", "--output", help="NDJSON file to write (the books layout)."),
+                 template: str = typer.Option("Infobox book", "--template", help="The infobox template to look for."),
+                 alias: list[str] = typer.Option([], "--alias", help="Another name of the template (repeatable)."),
+                 processes: Optional[int] = typer.Option(None, "--processes", "-j",
+                                                         help="Worker processes (default: every core)."),
+                 quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar.")) -> None:
+    """Write every article of the dump(s) that uses the infobox TEMPLATE to OUTPUT, one JSON array a line."""
+    from .data.wikidump import extract_infobox_pages
+
+    stats = extract_infobox_pages(dumps, template, output, aliases=alias, processes=processes, quiet=quiet)
+    typer.echo(f"wrote {stats.matches:,} pages using {template!r} of {stats.pages:,} read "
+               f"({stats.pages_per_second:,.0f} pages/s) to {output}")
+
+
 def main() -> None:
     """Entry point of the `entembed` script and `python -m entembed`."""
     app(prog_name="entembed")
