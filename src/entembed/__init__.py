@@ -6,13 +6,16 @@ Public API: Vocab, Pairs and loaders, models, the Trainer, Embeddings, save/load
 __version__ = "0.1.0"
 
 from .data import Books, Pairs, PlantedGraph, planted_books, read_books, read_pairs
+from .data import TableData, TokenStudy, read_tabular, token_study
 from .embeddings import Embeddings
 from .errors import EntembedError, InputError, ModelFileError
 from .models import EmbeddingModel, PairConfig, PairModel
+from .models import TableConfig, TableModel, train_table
 from .storage import load, save_model
 from .train import History, Trainer, TrainSettings, fit
 from .vocab import Vocab
 
 __all__ = ["Books", "EmbeddingModel", "Embeddings", "EntembedError", "History", "InputError", "ModelFileError",
            "PairConfig", "PairModel", "Pairs", "PlantedGraph", "Trainer", "TrainSettings", "Vocab", "__version__",
-           "fit", "load", "planted_books", "read_books", "read_pairs", "save_model"]
+           "fit", "load", "planted_books", "read_books", "read_pairs", "save_model",
+           "TableConfig", "TableData", "TableModel", "TokenStudy", "read_tabular", "token_study", "train_table"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["run_demo", "DEMOS", "books_demo"]
+__all__ = ["run_demo", "DEMOS", "books_demo", "tokens_demo"]
 
 SHOWN_BOOKS = 3
 
@@ -51,7 +51,60 @@ def books_demo(output: Path | None = None, *, quiet: bool = False, seed: int = 0
     return {"genre_at_10": agreement, "chance": chance, "folder": folder, "history": history}
 
 
-DEMOS: dict[str, Callable[..., dict]] = {"books": books_demo}
+def tokens_demo(output: Path | None = None, *, quiet: bool = False, seed: int = 0, **sizes) -> dict:
+    """The source's token study: 5 tokens with planted effects, its network, then embedding distances."""
+    from .data.synthetic import token_study
+    from .data.tables import read_tabular
+    from .evaluate import spearman
+    from .models.tabular import PRESETS, TableModel
+    from .storage import save_model
+    from .train import Trainer
+
+    started = time.perf_counter()
+    study = token_study(seed=seed, **sizes)
+    print(f"Generated {len(study.y):,} observations of {len(study.effects)} tokens; y ~ Normal(effect, 2), "
+          f"effects {np.array2string(study.effects, precision=1)} (token 0 first).")
+    data = read_tabular(study.frame(), target="y", categorical=["token"])
+    config, training = PRESETS["tokens"]
+    model = TableModel.for_data(data, task="regression", config=config, seed=seed)
+    scale = model.head.std ** 2  # the loss is the MSE of standardised y; times std^2 it is in y's units
+
+    def report(epoch: int, record: dict) -> None:
+        if epoch % 10 == 0:
+            print(f"epoch {epoch:3d}  loss {record['loss']:.4f}  (MSE in y units {record['loss'] * scale:.2f})")
+
+    history = Trainer(seed=seed, quiet=True, **training).fit(model, data, on_epoch=report)
+    table = model.tables["token"]
+    vectors = table.vectors[table.vocab.encode(study.keys)]  # rows in token-id order
+    print("\nEmbedding matrix (one row per token):")
+    for key, effect, row in zip(study.keys, study.effects, vectors):
+        print(f"  {key}  effect {effect:6.1f}  [{' '.join(f'{v:7.3f}' for v in row)}]")
+    top = int(np.argmax(study.effects))
+    distances = np.linalg.norm(vectors - vectors[top], axis=1)
+    print(f"\nEuclidean distances from {study.keys[top]} (largest effect) to every token:")
+    print("  " + np.array2string(distances, precision=4))
+    others = np.flatnonzero(np.arange(len(distances)) != top)
+    gaps = np.abs(study.effects - study.effects[top])
+    nearest, farthest = others[np.argmin(distances[others])], others[np.argmax(distances[others])]
+    nearest_ok = gaps[nearest] == gaps[others].min()
+    farthest_ok = gaps[farthest] == gaps[others].max()
+    print(f"nearest: {study.keys[nearest]} (effect {study.effects[nearest]:.1f}) - "
+          f"{'matches' if nearest_ok else 'does NOT match'} the effects")
+    print(f"farthest: {study.keys[farthest]} (effect {study.effects[farthest]:.1f}) - "
+          f"{'matches' if farthest_ok else 'does NOT match'} the effects")
+    pairs = np.triu_indices(len(vectors), 1)
+    all_distances = np.linalg.norm(vectors[:, None] - vectors[None], axis=-1)[pairs]
+    rho = spearman(all_distances, np.abs(study.effects[:, None] - study.effects[None])[pairs])
+    print(f"Spearman(embedding distance, |effect difference|) over all token pairs: {rho:.3f}")
+    folder = save_model(model, output or Path("models") / "demo-tokens")
+    print(f"Saved the model to {folder}/ (history.json holds the loss curve); try: "
+          f"entembed neighbors {folder} \"{study.keys[top]}\" --table token --metric euclidean -k 4")
+    print(f"Done in {time.perf_counter() - started:.1f}s.")
+    return {"spearman": rho, "nearest_ok": bool(nearest_ok), "farthest_ok": bool(farthest_ok),
+            "distances": distances, "folder": folder, "history": history}
+
+
+DEMOS: dict[str, Callable[..., dict]] = {"books": books_demo, "tokens": tokens_demo}
 
 
 def run_demo(name: str = "books", *, output: Path | None = None, quiet: bool = False) -> dict:

@@ -14,7 +14,7 @@ from ..errors import InputError, check_fraction, check_positive_int
 from ..vocab import Vocab
 from .pairs import Pairs, sorted_unique
 
-__all__ = ["PlantedGraph", "planted_books", "GENRES"]
+__all__ = ["PlantedGraph", "planted_books", "GENRES", "TokenStudy", "token_study"]
 
 GENRES = ("science fiction", "fantasy", "mystery", "romance", "historical fiction", "horror", "thriller",
           "biography", "poetry", "philosophy", "children's literature", "young adult", "war novel",
@@ -109,3 +109,41 @@ def planted_books(n_books: int = 37_020, n_links: int = 41_758, n_pairs: int = 7
     pairs = Pairs.from_ids(left, right, book_vocab, link_vocab)
     return PlantedGraph(pairs, book_genre.astype(np.int32), GENRES[:n_genres] if n_genres <= len(GENRES)
                         else tuple(f"genre {g}" for g in range(n_genres)))
+
+
+@dataclass
+class TokenStudy:
+    """The source's token-effect data: one token per observation, y ~ Normal(effect[token], noise)."""
+
+    tokens: np.ndarray    # (n,) int token ids
+    y: np.ndarray         # (n,) float outcomes
+    effects: np.ndarray   # (n_tokens,) the planted effect of each token
+
+    @property
+    def keys(self) -> list[str]:
+        """Token names in id order ("token 0", ...), the keys of the learned table."""
+        return [f"token {i}" for i in range(len(self.effects))]
+
+    def frame(self) -> "pd.DataFrame":
+        """A DataFrame with a categorical ``token`` column and the outcome ``y``."""
+        import pandas as pd
+
+        return pd.DataFrame({"token": np.asarray(self.keys, dtype=object)[self.tokens], "y": self.y})
+
+
+def token_study(n: int = 10_000, n_tokens: int = 5, *, spread: float = 20.0, noise: float = 2.0,
+                random_effects: bool = False, seed: int = 0) -> TokenStudy:
+    """The seed's generator: effects ``linspace(-spread, spread, n_tokens)`` shuffled (or, with
+    ``random_effects``, drawn uniformly from that range), a token drawn uniformly for each of ``n``
+    observations, and y ~ Normal(effect, ``noise``)."""
+    check_positive_int("n", n)
+    check_positive_int("n_tokens", n_tokens)
+    if not spread > 0 or not noise >= 0:
+        raise InputError(f"spread must be > 0 and noise >= 0. Got spread={spread!r}, noise={noise!r} instead.")
+    rng = np.random.default_rng(seed)
+    if random_effects:
+        effects = rng.uniform(-spread, spread, n_tokens)
+    else:
+        effects = rng.choice(np.linspace(-spread, spread, n_tokens), n_tokens, replace=False)
+    tokens = rng.choice(n_tokens, n)
+    return TokenStudy(tokens, rng.normal(effects[tokens], scale=noise, size=n), effects)

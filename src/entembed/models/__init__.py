@@ -2,5 +2,7 @@
 
 from .base import MODEL_KINDS, EmbeddingModel, register_model
 from .pair import PairConfig, PairModel
+from .tabular import TableConfig, TableModel, train_table
 
-__all__ = ["MODEL_KINDS", "EmbeddingModel", "PairConfig", "PairModel", "register_model"]
+__all__ = ["MODEL_KINDS", "EmbeddingModel", "PairConfig", "PairModel", "register_model", "TableConfig", "TableModel",
+           "train_table"]
