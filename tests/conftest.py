@@ -22,7 +22,7 @@ def shared_data() -> Path:
 def small_graph():
     from entembed import planted_books
 
-    return planted_books(n_books=1500, n_links=2000, n_pairs=30_000, n_genres=8, seed=3)
+    return planted_books(n_books=1500, n_links=2000, n_pairs=30_000, n_genres=8, noise=0.1, seed=3)
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

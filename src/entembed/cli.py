@@ -120,7 +120,7 @@ def format_neighbours(table: str, key: str, neighbours: list[tuple[str, float]],
     noun = table[:-1] if table.endswith("s") and len(table) > 1 else table
     label = "Distance" if metric == "euclidean" else "Similarity"
     width = max([len(k) for k, _ in neighbours] + [len(key)])
-    lines = [f"{table.capitalize()} closest to {key}.", ""]
+    lines = [f"{noun.capitalize()}s closest to {key}.", ""]
     lines += [f"{noun.capitalize()}: {k:<{width}}  {label}: {s:.2f}" for k, s in neighbours]
     return "\n".join(lines)
 
@@ -180,6 +180,90 @@ def wiki_extract(dumps: list[Path] = typer.Argument(..., metavar="DUMP...", help
     stats = extract_infobox_pages(dumps, template, output, aliases=alias, processes=processes, quiet=quiet)
     typer.echo(f"wrote {stats.matches:,} pages using {template!r} of {stats.pages:,} read "
                f"({stats.pages_per_second:,.0f} pages/s) to {output}")
+
+
+def _names(option: str, value: str) -> list[str]:
+    """A comma-separated list of column names (empty string: none)."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _widths(value: str) -> tuple[int, ...]:
+    """--hidden "64,32" as layer widths; "" means no hidden layer."""
+    try:
+        widths = tuple(int(part) for part in _names("--hidden", value))
+    except ValueError:
+        raise EntembedError(f"--hidden must be comma-separated layer widths such as 64,32. Got {value!r} instead.") from None
+    return widths
+
+
+@train_app.command("table")
+@user_errors
+def train_table_command(
+        file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON table."),
+        target: str = typer.Option(..., "--target", help="Column to predict."),
+        categorical: str = typer.Option("", "--categorical", help="Comma-separated categorical columns (one table each)."),
+        numeric: str = typer.Option("", "--numeric", help="Comma-separated numeric columns (standardised)."),
+        task: Optional[str] = typer.Option(None, "--task", help="regression, binary or multiclass (default: inferred)."),
+        output: Path = typer.Option(Path("table-model"), "-o", "--output", help="Model folder to write."),
+        hidden: str = typer.Option("64,32", "--hidden", help="Hidden layer widths, comma-separated."),
+        dropout: float = typer.Option(0.0, "--dropout", help="Dropout after each hidden layer."),
+        dim: Optional[int] = typer.Option(None, "--dim", help="Embedding size (default: min(600, 1.6 n^0.56))."),
+        min_count: int = typer.Option(1, "--min-count", help="Rarer categories share the reserved row."),
+        validation: float = typer.Option(0.1, "--validation", help="Share of rows held out; metrics each epoch."),
+        patience: Optional[int] = PatienceOpt, epochs: Optional[int] = EpochsOpt, seed: int = SeedOpt,
+        quiet: bool = QuietOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
+        optimizer: str = typer.Option("adam", "--optimizer", help="sgd, adagrad, rmsprop or adam.")) -> None:
+    """Learn entity embeddings of the categorical columns of FILE by predicting --target."""
+    from .models.tabular import TableConfig, train_table
+    from .storage import save_model
+
+    config = TableConfig(dim=dim, hidden=_widths(hidden), dropout=dropout)
+    model = train_table(file, target=target, categorical=_names("--categorical", categorical),
+                        numeric=_names("--numeric", numeric), task=task, config=config, min_count=min_count,
+                        epochs=epochs, seed=seed, quiet=quiet, lr=lr, batch_size=batch_size, optimizer=optimizer,
+                        validation=validation, patience=patience)
+    save_model(model, output)
+    history = model.history
+    last = history.epochs[(history.best_epoch or len(history.epochs)) - 1]
+    metrics = ", ".join(f"{k[4:].replace('_', '-')} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
+    typer.echo(f"trained {len(history.epochs)} epochs ({model.head.task}): loss {last['loss']:.4f}"
+               f"{'; validation ' + metrics if metrics else ''}; saved {output}")
+
+
+@app.command("predict")
+@user_errors
+def predict(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model folder."),
+            file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON rows to predict."),
+            output: Path = typer.Option(..., "-o", "--output", help="CSV to write: the rows plus predictions.")) -> None:
+    """Predict FILE's rows with a trained model: a `prediction` column, plus `proba_<class>` for classifiers."""
+    import os
+
+    from .data.pairs import read_table
+    from .errors import InputError
+    from .storage import load
+
+    model = load(model_dir)
+    if not callable(getattr(model, "predict", None)):
+        raise EntembedError(f"{model_dir}: a {model.kind!r} model does not predict; train a table or text model.")
+    frame = read_table(file)
+    result = frame.copy()
+    result["prediction"] = model.predict(frame)
+    try:
+        proba = model.predict_proba(frame) if callable(getattr(model, "predict_proba", None)) else None
+    except InputError:  # regression
+        proba = None
+    if proba is not None:
+        classes = getattr(model, "classes", None) or list(range(proba.shape[1]))
+        for j, label in enumerate(classes):
+            result[f"proba_{label}"] = proba[:, j]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    try:
+        result.to_csv(temporary, index=False)
+        os.replace(temporary, output)
+    finally:
+        temporary.unlink(missing_ok=True)
+    typer.echo(f"predicted {len(result):,} rows; wrote {output}")
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ class ExactIndex:
 
     def __init__(self, vectors: np.ndarray, metric: str = "cosine"):
         self.metric = check_metric(metric)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        vectors = np.array(vectors, dtype=np.float32, order="C", copy=True)  # torch needs a writable array
         self._items = torch.from_numpy(normalize_rows(vectors) if metric == "cosine" else vectors)
         self._sq_norms = (self._items * self._items).sum(1) if metric == "euclidean" else None
 

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+import entembed
+from entembed import PairModel, Trainer
+from entembed.errors import ModelFileError
+
+
+@pytest.fixture(scope="module")
+def trained(small_graph):
+    model = PairModel.for_pairs(small_graph.pairs)
+    Trainer(quiet=True, epochs=3, validation=0.1).fit(model, small_graph.pairs)
+    return model
+
+
+def test_round_trip_answers_the_same_neighbours(tmp_path, trained):
+    folder = entembed.save_model(trained, tmp_path / "model")
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "history.json", "vocab-books.json",
+                                                        "vocab-links.json", "weights.safetensors"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["kind"] == "pair" and config["tables"]["books"]["keys"] == 1500
+    assert config["versions"]["torch"] and config["training"]["validation"] == 0.1
+    loaded = entembed.load(folder)
+    assert set(loaded.tables) == {"books", "links"}
+    for name in ("books", "links"):
+        np.testing.assert_array_equal(loaded.tables[name].vectors, trained.tables[name].vectors)
+        assert loaded.tables[name].keys == trained.tables[name].keys
+    key = trained.tables["books"].keys[10]
+    assert loaded.tables["books"].most_similar(key, 5) == trained.tables["books"].most_similar(key, 5)
+    assert loaded.history.column("val_auc") == trained.history.column("val_auc")
+
+
+def test_damaged_folders_are_refused_with_the_file_named(tmp_path, trained):
+    folder = entembed.save_model(trained, tmp_path / "m")
+    weights = folder / "weights.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match=r"weights.safetensors: damaged or truncated"):
+        entembed.load(folder)
+    weights.unlink()
+    with pytest.raises(ModelFileError, match=r"weights.safetensors: file is missing"):
+        entembed.load(folder)
+    entembed.save_model(trained, folder)
+    vocab = json.loads((folder / "vocab-books.json").read_text())
+    vocab["keys"], vocab["counts"] = vocab["keys"][:-1], vocab["counts"][:-1]
+    (folder / "vocab-books.json").write_text(json.dumps(vocab))
+    with pytest.raises(ModelFileError, match=r"vocab-books.json: 1499 keys, but config.json says table 'books' has 1500"):
+        entembed.load(folder)
+    with pytest.raises(ModelFileError, match=r"no such model folder"):
+        entembed.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelFileError, match=r"config.json: file is missing"):
+        entembed.load(tmp_path / "empty")
+
+
+def test_mismatched_weights_are_refused(tmp_path, trained, small_graph):
+    folder = entembed.save_model(trained, tmp_path / "m")
+    other = PairModel.for_pairs(small_graph.pairs, entembed.PairConfig(dim=8))
+    entembed.save_model(other, tmp_path / "other")
+    (folder / "weights.safetensors").write_bytes((tmp_path / "other" / "weights.safetensors").read_bytes())
+    with pytest.raises(ModelFileError, match=r"tensor 'left' has shape \(1500, 8\), but the vocab and config.json "
+                                             r"need \(1500, 50\)"):
+        entembed.load(folder)
+
+
+def test_a_failed_save_keeps_the_old_model(tmp_path, trained, monkeypatch):
+    folder = entembed.save_model(trained, tmp_path / "m")
+    before = (folder / "weights.safetensors").read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("entembed.storage.save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        entembed.save_model(trained, folder)
+    assert (folder / "weights.safetensors").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folder left behind
