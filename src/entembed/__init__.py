@@ -11,6 +11,10 @@ from .embeddings import Embeddings
 from .errors import EntembedError, InputError, ModelFileError
 from .models import EmbeddingModel, PairConfig, PairModel
 from .models import TableConfig, TableModel, train_table
+from .data.bags import Bags
+from .data.sequences import Interactions, read_interactions
+from .data.text import TextEncoder, tokenize
+from .models import BagConfig, NextItemConfig, NextItemModel, TextModel, train_next_item, train_text
 from .storage import load, save_model
 from .train import History, Trainer, TrainSettings, fit
 from .vocab import Vocab
@@ -18,4 +22,6 @@ from .vocab import Vocab
 __all__ = ["Books", "EmbeddingModel", "Embeddings", "EntembedError", "History", "InputError", "ModelFileError",
            "PairConfig", "PairModel", "Pairs", "PlantedGraph", "Trainer", "TrainSettings", "Vocab", "__version__",
            "fit", "load", "planted_books", "read_books", "read_pairs", "save_model",
-           "TableConfig", "TableData", "TableModel", "TokenStudy", "read_tabular", "token_study", "train_table"]
+           "TableConfig", "TableData", "TableModel", "TokenStudy", "read_tabular", "token_study", "train_table",
+           "Bags", "BagConfig", "Interactions", "NextItemConfig", "NextItemModel", "TextEncoder", "TextModel",
+           "read_interactions", "tokenize", "train_next_item", "train_text"]

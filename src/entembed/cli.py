@@ -266,6 +266,93 @@ def predict(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model f
     typer.echo(f"predicted {len(result):,} rows; wrote {output}")
 
 
+# -- bags of tokens: text and interaction histories (issue 4) ----------------------------------------------
+PoolingOpt = typer.Option("mean", "--pooling", help="How a bag's vectors are pooled: mean, sum or sqrtn.")
+HiddenOpt = typer.Option(0, "--hidden", help="Size of a ReLU layer after pooling (0: none).")
+
+
+def _report_bag_training(model, output: Path) -> None:
+    history = model.history
+    last = history.epochs[(history.best_epoch or len(history.epochs)) - 1]
+    metrics = ", ".join(f"{k[4:]} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
+    typer.echo(f"trained {len(history.epochs)} epochs: loss {last['loss']:.4f}"
+               f"{'; validation ' + metrics if metrics else ''}; saved {output}")
+
+
+@train_app.command("text")
+@user_errors
+def train_text_command(
+        file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON file with a text and a label column."),
+        text: str = typer.Option(..., "--text", help="Column of texts."),
+        label: str = typer.Option(..., "--label", help="Column of labels (or numbers, for regression)."),
+        output: Path = typer.Option(Path("text-model"), "-o", "--output", help="Model folder to write."),
+        task: Optional[str] = typer.Option(None, "--task", help="regression, binary or multiclass (default: inferred)."),
+        min_count: int = typer.Option(1, "--min-count", help="Keep words seen at least this often."),
+        max_size: Optional[int] = typer.Option(None, "--max-size", help="Keep at most this many words."),
+        ngrams: int = typer.Option(1, "--ngrams", help="2 adds word bigrams as keys, 3 also trigrams."),
+        ngram_min_count: Optional[int] = typer.Option(None, "--ngram-min-count",
+                                                      help="Keep n-grams seen this often (default: --min-count)."),
+        pooling: str = PoolingOpt, hidden: int = HiddenOpt,
+        epochs: Optional[int] = EpochsOpt, dim: int = DimOpt, seed: int = SeedOpt, quiet: bool = QuietOpt,
+        optimizer: str = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
+        validation: float = typer.Option(0.0, "--validation", help="Share of rows held out; metrics each epoch."),
+        patience: Optional[int] = PatienceOpt) -> None:
+    """Learn word embeddings from the texts in FILE by predicting their label."""
+    from .data.pairs import read_table
+    from .data.text import TextEncoder
+    from .models.bag import BagConfig, train_text
+    from .storage import save_model
+    from .train import TrainSettings
+
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                             validation=validation, patience=patience, quiet=quiet)
+    encoder = TextEncoder(min_count=min_count, max_size=max_size, ngrams=ngrams, ngram_min_count=ngram_min_count)
+    config = BagConfig(dim=dim, pooling=pooling, hidden=hidden)
+    frame = read_table(file, columns=[text, label])
+    model = train_text(frame, text=text, label=label, task=task, encoder=encoder, config=config, settings=settings)
+    save_model(model, output, settings=settings)
+    _report_bag_training(model, output)
+
+
+@train_app.command("sequence")
+@user_errors
+def train_sequence_command(
+        file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON interaction log."),
+        user: str = typer.Option(..., "--user", help="Column of users."),
+        item: str = typer.Option(..., "--item", help="Column of items."),
+        time: str = typer.Option(..., "--time", help="Column of times (numbers or dates)."),
+        history: int = typer.Option(5, "--history", help="Predict the next item from this many last items."),
+        output: Path = typer.Option(Path("sequence-model"), "-o", "--output", help="Model folder to write."),
+        min_count: int = typer.Option(1, "--min-count", help="Drop items seen fewer times."),
+        softmax: str = typer.Option("full", "--softmax", help="full, or sampled for large catalogues."),
+        negatives: int = typer.Option(1000, "--negatives", help="Sampled softmax: items drawn per batch."),
+        tied: bool = typer.Option(True, "--tied/--untied", help="Score items with the input table, or a second one."),
+        pooling: str = PoolingOpt, hidden: int = HiddenOpt,
+        epochs: Optional[int] = EpochsOpt, dim: int = typer.Option(64, "--dim", help="Embedding size."),
+        seed: int = SeedOpt, quiet: bool = QuietOpt,
+        optimizer: str = typer.Option("adam", "--optimizer", help="sgd, adagrad, rmsprop or adam."),
+        lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
+        validation: float = typer.Option(0.0, "--validation",
+                                         help="Share of users whose last item is held out; HR@10 each epoch."),
+        patience: Optional[int] = PatienceOpt) -> None:
+    """Learn item embeddings from each user's history in FILE by predicting the next item."""
+    from .data.sequences import read_interactions
+    from .models.bag import NextItemConfig, train_next_item
+    from .storage import save_model
+    from .train import TrainSettings
+
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                             validation=validation, patience=patience, quiet=quiet)
+    config = NextItemConfig(dim=dim, pooling=pooling, hidden=hidden, history=history, softmax=softmax,
+                            negatives=negatives, tied=tied)
+    interactions = read_interactions(file, user=user, item=item, time=time, min_count=min_count)
+    if not quiet:
+        typer.echo(f"read {interactions!r}")
+    model = train_next_item(interactions, config=config, settings=settings)
+    save_model(model, output, settings=settings)
+    _report_bag_training(model, output)
+
+
 def main() -> None:
     """Entry point of the `entembed` script and `python -m entembed`."""
     app(prog_name="entembed")
