@@ -63,7 +63,7 @@ def _train_pairs_and_save(pairs, output: Path, *, epochs, dim, seed, quiet, opti
     config = PairConfig(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared)
     model = PairModel.for_pairs(pairs, config, seed=seed)
     history = Trainer(settings).fit(model, pairs)
-    save_model(model, output, settings=settings)
+    save_model(model, output, settings=settings, attachments=attachments)
     last = history.epochs[-1]
     extra = f", validation AUC {last['val_auc']:.4f}" if "val_auc" in last else ""
     typer.echo(f"trained {len(history.epochs)} epochs: loss {last['loss']:.4f}{extra}; saved {output}")
@@ -111,8 +111,8 @@ def train_books(file: Path = typer.Argument(..., help="Wikipedia books NDJSON (o
     typer.echo(f"read {books.summary()}")
     _train_pairs_and_save(books.pairs, output, epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer,
                           lr=lr, batch_size=batch_size, validation=validation, patience=patience, score=score,
-                          loss=loss, negatives=negatives, sampling=sampling)
-    books.info.to_csv(output / "books-info.csv", index=False)
+                          loss=loss, negatives=negatives, sampling=sampling,
+                          attachments={"books-info.csv": books.info.to_csv(index=False)})
 
 
 def format_neighbours(table: str, key: str, neighbours: list[tuple[str, float]], metric: str) -> str:

@@ -7,7 +7,7 @@ import numpy as np
 from .errors import InputError
 
 __all__ = ["roc_auc", "hit_rate", "ndcg", "mrr", "ranks_of_targets", "neighbour_agreement",
-           "chance_agreement", "spearman"]
+           "chance_agreement", "spearman", "neighbour_hit_rate", "chance_hit_rate"]
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:
@@ -84,3 +84,35 @@ def chance_agreement(labels: np.ndarray) -> float:
     counts = np.bincount(labels[labels >= 0]).astype(np.float64)
     n = counts.sum()
     return float((counts * (counts - 1)).sum() / (n * (n - 1)))
+
+
+def _shared_label_queries(labels: np.ndarray) -> np.ndarray:
+    """Ids whose label (>= 0) is held by at least one other key."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0, np.int64)
+    return np.flatnonzero((labels >= 0) & (counts[np.maximum(labels, 0)] > 1) if len(counts) else labels >= 0)
+
+
+def neighbour_hit_rate(embeddings, labels: np.ndarray, k: int = 10, *, metric: str = "cosine") -> float:
+    """Share of keys whose k nearest neighbours include another key with the same label (e.g. same author).
+
+    Only keys whose label is shared with at least one other key are queried (the others cannot hit).
+    """
+    labels = np.asarray(labels)
+    queries = _shared_label_queries(labels)
+    if len(queries) == 0:
+        raise InputError("no label is shared by two keys, so no neighbour can match.")
+    ids, _ = embeddings.search(queries, k, metric=metric)
+    return float((labels[ids] == labels[queries][:, None]).any(1).mean())
+
+
+def chance_hit_rate(labels: np.ndarray, k: int = 10) -> float:
+    """The expected ``neighbour_hit_rate`` when the k neighbours are drawn at random (exact, hypergeometric)."""
+    labels = np.asarray(labels)
+    queries = _shared_label_queries(labels)
+    n_others = len(labels) - 1
+    same = np.bincount(labels[labels >= 0])[labels[queries]] - 1  # other keys sharing each query's label
+    # P(no match) = C(n_others - same, k) / C(n_others, k) = prod_{i<k} (n_others - same - i) / (n_others - i)
+    steps = np.arange(min(k, n_others))
+    miss = np.prod(np.clip((n_others - same[:, None] - steps) / (n_others - steps), 0.0, 1.0), axis=1)
+    return float((1.0 - miss).mean())

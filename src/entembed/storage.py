@@ -43,8 +43,12 @@ def _versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: Any = None) -> Path:
-    """Write ``model`` to ``folder`` (replacing an older model there only once the new one is complete)."""
+def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: Any = None,
+               attachments: dict[str, str] | None = None) -> Path:
+    """Write ``model`` to ``folder`` (replacing an older model there only once the new one is complete).
+
+    ``attachments`` maps extra file names to text saved with the model (e.g. the books' infobox metadata).
+    """
     folder = Path(folder)
     settings = settings if settings is not None else getattr(model, "train_settings", None)
     weights = model.table_weights()
@@ -65,6 +69,8 @@ def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: An
         save_file(state, str(temporary / "weights.safetensors"), metadata={"format": FORMAT})
         history = getattr(model, "history", None) or History()
         history.save(temporary / "history.json")
+        for name, text in (attachments or {}).items():
+            (temporary / name).write_text(text, encoding="utf-8")
         (temporary / "config.json").write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")
         if folder.exists():
             retired = folder.parent / f".{folder.name}.old-{os.getpid()}"

@@ -29,7 +29,7 @@ __all__ = ["TrainSettings", "Trainer", "History", "AutogradTask", "TORCH_OPTIMIZ
 class TrainSettings:
     """How to train; ``None`` means "chosen from the data" (batch size, epochs) or "the model's default" (lr)."""
 
-    epochs: int | None = None       # None: 10, or more on small data so that training takes >= 2,000 steps
+    epochs: int | None = None       # None: 10, or more on small data so that training takes >= 1,000 steps
     batch_size: int | None = None   # samples per step, negatives included; None: sized to the data
     lr: float | None = None         # None: the default measured for the optimizer and model
     optimizer: str = "adagrad"      # sgd, adagrad, rmsprop, adam (lazy Adam for embedding tables)
@@ -70,7 +70,7 @@ class History:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
 
 
-MIN_STEPS = 2_000  # when the data is small, train at least this many steps (so p15-sized data converges)
+MIN_STEPS = 1_000  # on small data, train at least this many steps (p15-sized data converges by then)
 
 
 class Trainer:

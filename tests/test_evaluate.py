@@ -1,0 +1,49 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from entembed import Embeddings
+from entembed.evaluate import (chance_agreement, chance_hit_rate, hit_rate, mrr, ndcg, neighbour_agreement,
+                               neighbour_hit_rate, ranks_of_targets, roc_auc, spearman)
+
+
+def test_roc_auc_against_hand_computed_values():
+    assert roc_auc([1, 0, 1, 0], [0.9, 0.1, 0.8, 0.2]) == 1.0
+    assert roc_auc([1, 0, 1, 0], [0.1, 0.9, 0.2, 0.8]) == 0.0
+    # positives 0.5 and 0.3; negatives 0.4 and 0.3: pairs (0.5>0.4, 0.5>0.3, 0.3<0.4, 0.3=0.3) -> 2.5 / 4
+    assert roc_auc([1, 1, 0, 0], [0.5, 0.3, 0.4, 0.3]) == 0.625
+
+
+def test_ranking_metrics_by_hand():
+    ranks = ranks_of_targets(np.array([0.9, 0.5, 0.1]), np.array([[0.1, 0.2], [0.6, 0.4], [0.5, 0.6]]))
+    assert ranks.tolist() == [0, 1, 2]
+    assert hit_rate(ranks, k=2) == pytest.approx(2 / 3)
+    assert ndcg(ranks, k=2) == pytest.approx((1 + 1 / np.log2(3)) / 3)
+    assert mrr(ranks) == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_neighbour_agreement_and_its_chance_level():
+    vectors = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=np.float32)
+    emb = Embeddings(vectors, ["a1", "a2", "b1", "b2"])
+    labels = np.array([0, 0, 1, 1])
+    assert neighbour_agreement(emb, labels, k=1) == 1.0
+    assert neighbour_agreement(emb, labels, k=2) == 0.5
+    assert chance_agreement(labels) == pytest.approx(1 / 3)  # each key: 1 same-label key among 3 others
+
+
+def test_chance_hit_rate_matches_enumeration():
+    labels = np.array([0, 0, 0, 1, 1, 2, 3, 3])
+    k = 2
+    expected = []
+    for q in range(len(labels)):
+        if (labels == labels[q]).sum() < 2:
+            continue
+        others = [i for i in range(len(labels)) if i != q]
+        draws = list(itertools.combinations(others, k))
+        expected.append(np.mean([any(labels[i] == labels[q] for i in d) for d in draws]))
+    assert chance_hit_rate(labels, k) == pytest.approx(np.mean(expected))
+    emb = Embeddings(np.eye(8, dtype=np.float32) + 0.01, [str(i) for i in range(8)])
+    assert 0.0 <= neighbour_hit_rate(emb, labels, k=2) <= 1.0
