@@ -53,7 +53,8 @@ SamplingOpt = typer.Option("uniform", "--sampling", help="uniform or popularity 
 
 
 def _train_pairs_and_save(pairs, output: Path, *, epochs, dim, seed, quiet, optimizer, lr, batch_size, validation,
-                          patience, score, loss, negatives, sampling, shared: bool = False) -> None:
+                          patience, score, loss, negatives, sampling, shared: bool = False,
+                          attachments: dict[str, str] | None = None) -> None:
     from .models.pair import PairConfig, PairModel
     from .storage import save_model
     from .train import Trainer, TrainSettings
