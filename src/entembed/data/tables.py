@@ -58,7 +58,7 @@ def _numbers(values: pd.Series, column: str, where: str) -> np.ndarray:
     if np.isinf(parsed).any():
         row = int(np.flatnonzero(np.isinf(parsed))[0])
         raise InputError(f"{where}numeric column {column!r} row {row + 1}: expected a finite number, "
-                         f"got {parsed[row]!r}.")
+                         f"got {float(parsed[row])!r}.")
     return parsed
 
 
@@ -160,7 +160,8 @@ def read_tabular(source: str | os.PathLike | pd.DataFrame, *, target: str, categ
     y = frame[target]
     distinct = y.dropna().unique()
     if len(distinct) < 2:
-        shown = repr(distinct[0]) if len(distinct) else "only missing values"
+        first = distinct[0].item() if len(distinct) and isinstance(distinct[0], np.generic) else None
+        shown = repr(first if first is not None else distinct[0]) if len(distinct) else "only missing values"
         raise InputError(f"{where}target column {target!r} has a single value ({shown}); "
                          "expected at least two distinct values.")
     as_numbers = pd.to_numeric(y, errors="coerce")

@@ -26,7 +26,7 @@ from .heads import TASKS, Head
 __all__ = ["TableConfig", "TableModel", "embedding_size", "train_table", "PRESETS", "ACTIVATIONS"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "linear": nn.Identity, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
-DEFAULT_LR = {"adam": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2, "sgd": 1e-2}  # keras' defaults for rmsprop/adam
+DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2, "sgd": 1e-2}  # keras' defaults for rmsprop/adam
 PREDICT_CHUNK = 65_536
 
 
@@ -46,7 +46,8 @@ class TableConfig:
     dropout: float = 0.0                # after each hidden layer
     embedding_dropout: float = 0.0      # on the concatenated embeddings
     l2: float = 0.0                     # penalty on the squared norm of the embedding rows a batch uses
-    weight_decay: float = 0.0           # on the dense layers (the optimizer's weight decay)
+    weight_decay: float = 0.0           # the optimizer's weight decay on the dense layers
+    embedding_decay: float = 0.0        # ... and on the embedding tables (best with optimizer="adamw")
     init_scale: float = 0.05            # std of the normal initialisation of embedding rows
     interactions: bool = False          # also feed the pairwise dot products of the tables' vectors (DLRM)
     standardize_target: bool = True     # regression: train on (y - mean) / std, predict in y's units
@@ -70,7 +71,7 @@ class TableConfig:
                                  f"Got {len(acts)} instead.")
         check_fraction("dropout", self.dropout)
         check_fraction("embedding_dropout", self.embedding_dropout)
-        for name in ("l2", "weight_decay", "init_scale"):
+        for name in ("l2", "weight_decay", "embedding_decay", "init_scale"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise InputError(f"{name} must be a number >= 0. Got {value!r} instead.")
@@ -175,7 +176,7 @@ class TableModel(EmbeddingModel):
             raise InputError(f"validation={settings.validation} leaves no row on one side of {len(data)} rows.")
         val, train = order[:n_val], order[n_val:]
         dense = [p for name, p in self.named_parameters() if not name.startswith("embeddings.")]
-        groups = [{"params": list(self.embeddings.parameters()), "weight_decay": 0.0},
+        groups = [{"params": list(self.embeddings.parameters()), "weight_decay": self.config.embedding_decay},
                   {"params": dense, "weight_decay": self.config.weight_decay}]
         lr = settings.lr if settings.lr is not None else DEFAULT_LR.get(settings.optimizer, 1e-3)
         optimizer = make_torch_optimizer(settings.optimizer, groups, lr)
