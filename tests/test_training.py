@@ -63,3 +63,15 @@ def test_bad_settings_are_refused(small_graph):
         TrainSettings(validation=1.5)
     with pytest.raises(InputError, match="optimizer must be one of sgd, adagrad, rmsprop, adam. Got 'lbfgs'"):
         Trainer(optimizer="lbfgs", quiet=True).fit(PairModel.for_pairs(small_graph.pairs), small_graph.pairs)
+
+
+def test_checkpoints_are_model_folders_and_progress_is_silenced(tmp_path, small_graph, capsys):
+    from entembed import load
+
+    model = PairModel.for_pairs(small_graph.pairs)
+    Trainer(quiet=True, epochs=2, checkpoint_dir=str(tmp_path / "ckpt")).fit(model, small_graph.pairs)
+    saved = load(tmp_path / "ckpt")
+    assert len(saved.history.epochs) == 2
+    np.testing.assert_array_equal(saved.tables["books"].vectors, model.tables["books"].vectors)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""

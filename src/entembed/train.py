@@ -126,12 +126,12 @@ class Trainer:
         total_loss, total_samples = 0.0, 0
         bar = tqdm(total=task.n_samples, disable=self.settings.quiet, unit="sample", unit_scale=True,
                    desc=f"epoch {epoch}/{epochs}", leave=False, mininterval=0.5)
-        for batch in task.batches(batch_size, rng):
+        for step, batch in enumerate(task.batches(batch_size, rng)):
             loss, samples = task.step(batch)
             total_loss += loss
             total_samples += samples
             bar.update(samples)
-            if bar.n and not self.settings.quiet and bar.last_print_n == bar.n:
+            if step % 25 == 0:
                 bar.set_postfix(loss=f"{total_loss / total_samples:.4f}", refresh=False)
         bar.close()
         seconds = time.perf_counter() - started
