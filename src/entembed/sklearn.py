@@ -19,7 +19,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("EntityEmbeddingEncoder needs scikit-learn: pip install 'entembed[sklearn]'") from exc
 
-from .data.tables import TableColumns, TableData
+from .data.tables import TableColumns, TableData, check_target
 from .errors import InputError
 from .models.tabular import TableConfig, train_table
 
@@ -97,6 +97,7 @@ class EntityEmbeddingEncoder(TransformerMixin, BaseEstimator):
         """Learn the embeddings of X's categorical columns from the target ``y``."""
         checked, y = validate_data(self, X, y, dtype=None, ensure_all_finite="allow-nan", ensure_min_samples=2)
         frame = self._frame(X, checked)
+        check_target(y)
         categorical = self._categorical(frame)
         numeric = [c for c in frame.columns if c not in categorical]
         config = TableConfig(dim=self.dim, hidden=tuple(self.hidden), activation=self.activation,

@@ -20,7 +20,7 @@ from ..errors import InputError
 from ..vocab import Vocab
 from .pairs import read_table
 
-__all__ = ["TableColumns", "TableData", "read_tabular", "as_frame", "category_keys"]
+__all__ = ["TableColumns", "TableData", "read_tabular", "as_frame", "category_keys", "check_target"]
 
 def as_frame(source: str | os.PathLike | pd.DataFrame, columns: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
     """``source`` as a DataFrame with ``columns`` present, and a prefix naming it in messages."""
@@ -150,6 +150,16 @@ class TableData:
                 f"numeric: {len(self.columns.numeric)}, target={self.target!r})")
 
 
+def check_target(y: pd.Series | np.ndarray, target: str = "y", where: str = "") -> None:
+    """Refuse a target with fewer than two distinct values, naming the column and the value."""
+    distinct = pd.Series(np.asarray(y).ravel()).dropna().unique()
+    if len(distinct) < 2:
+        first = distinct[0].item() if len(distinct) and isinstance(distinct[0], np.generic) else None
+        shown = repr(first if first is not None else distinct[0]) if len(distinct) else "only missing values"
+        raise InputError(f"{where}target column {target!r} has a single value ({shown}); "
+                         "expected at least two distinct values.")
+
+
 def read_tabular(source: str | os.PathLike | pd.DataFrame, *, target: str, categorical: Sequence[str] = (),
                  numeric: Sequence[str] = (), min_count: int = 1) -> TableData:
     """Read and encode a training table: ``target`` plus categorical and numeric input columns."""
@@ -158,12 +168,7 @@ def read_tabular(source: str | os.PathLike | pd.DataFrame, *, target: str, categ
         raise InputError(f"the target column {target!r} is also listed as an input column.")
     frame, where = as_frame(source, [target, *categorical, *numeric])
     y = frame[target]
-    distinct = y.dropna().unique()
-    if len(distinct) < 2:
-        first = distinct[0].item() if len(distinct) and isinstance(distinct[0], np.generic) else None
-        shown = repr(first if first is not None else distinct[0]) if len(distinct) else "only missing values"
-        raise InputError(f"{where}target column {target!r} has a single value ({shown}); "
-                         "expected at least two distinct values.")
+    check_target(y, target, where)
     as_numbers = pd.to_numeric(y, errors="coerce")
     if (as_numbers.notna() == y.notna()).all():  # text files hold numbers as strings
         y = as_numbers

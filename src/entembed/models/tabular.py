@@ -26,7 +26,7 @@ from .heads import TASKS, Head
 __all__ = ["TableConfig", "TableModel", "embedding_size", "train_table", "PRESETS", "ACTIVATIONS"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "linear": nn.Identity, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
-DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2, "sgd": 1e-2}  # keras' defaults for rmsprop/adam
+DEFAULT_LR = {"adam": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2, "sgd": 1e-2}  # keras' defaults for rmsprop/adam
 PREDICT_CHUNK = 65_536
 
 
@@ -47,7 +47,7 @@ class TableConfig:
     embedding_dropout: float = 0.0      # on the concatenated embeddings
     l2: float = 0.0                     # penalty on the squared norm of the embedding rows a batch uses
     weight_decay: float = 0.0           # the optimizer's weight decay on the dense layers
-    embedding_decay: float = 0.0        # ... and on the embedding tables (best with optimizer="adamw")
+    embedding_decay: float = 0.0        # ... and on the embedding tables (every row, every step)
     init_scale: float = 0.05            # std of the normal initialisation of embedding rows
     interactions: bool = False          # also feed the pairwise dot products of the tables' vectors (DLRM)
     standardize_target: bool = True     # regression: train on (y - mean) / std, predict in y's units
