@@ -29,3 +29,14 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run `python -m entembed ARGS` in a subprocess, capturing text output."""
     return subprocess.run([sys.executable, "-m", "entembed", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Small torch models train faster on one thread, and far faster on a busy machine (no OpenMP spinning)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -91,7 +91,7 @@ def _numeric_times(values: pd.Series, source: str, column: str) -> np.ndarray:
     numbers = pd.to_numeric(values, errors="coerce")
     if not numbers.isna().any():
         return numbers.to_numpy(dtype=np.float64)
-    dates = pd.to_datetime(values, errors="coerce")
+    dates = pd.to_datetime(values, errors="coerce", format="mixed")
     if not dates.isna().any():
         return dates.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
     row = int(np.flatnonzero(numbers.isna().to_numpy() & dates.isna().to_numpy())[0])
