@@ -7,7 +7,6 @@ import torch
 
 from conftest import run_cli
 from entembed import TableConfig, TableModel, load, read_tabular, save_model, train_table
-from entembed.data.tables import TableColumns
 from entembed.errors import InputError
 from entembed.evaluate import spearman
 
@@ -35,10 +34,12 @@ def planted_table(n=6_000, n_cities=30, seed=0):
 
 @pytest.fixture(scope="module")
 def planted():
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
     frame, position = planted_table()
     model = train_table(frame, target="y", categorical=["city", "colour"], numeric=["x"],
                         config=TableConfig(dim=4, hidden=(16,), l2=1e-3), epochs=25, validation=0.2, quiet=True)
+    torch.set_num_threads(before)
     return frame, position, model
 
 
