@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["EntembedError", "InputError", "ModelFileError", "check_positive_int", "check_fraction"]
+__all__ = ["EntembedError", "InputError", "ModelFileError", "MissingExtraError", "check_positive_int", "check_fraction"]
 
 
 class EntembedError(Exception):
@@ -15,6 +15,13 @@ class InputError(EntembedError, ValueError):
 
 class ModelFileError(EntembedError, OSError):
     """A model folder that is missing, damaged or does not match itself."""
+
+
+class MissingExtraError(EntembedError, ImportError):
+    """An optional part of entembed whose extra is not installed; the message names the pip line."""
+
+    def __init__(self, feature: str, extra: str, module: str):
+        super().__init__(f"{feature} needs {module}: pip install 'entembed[{extra}]'")
 
 
 def check_positive_int(name: str, value: object) -> int:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..errors import InputError, check_positive_int
+from ..errors import InputError, MissingExtraError, check_positive_int
 
 __all__ = ["ExtractStats", "TEMPLATE_ALIASES", "extract_infobox_pages", "template_names"]
 
@@ -452,7 +452,7 @@ def extract_infobox_pages(paths: str | os.PathLike | Iterable[str | os.PathLike]
     try:
         import mwparserfromhell  # noqa: F401  (checked here, used by the workers)
     except ImportError:
-        raise ImportError("reading wiki dumps needs mwparserfromhell: pip install 'entembed[wiki]'") from None
+        raise MissingExtraError("reading wiki dumps", "wiki", "mwparserfromhell") from None
     processes = check_positive_int("processes", os.cpu_count() or 1 if processes is None else processes)
     paths = _dump_order(paths)
     start = time.perf_counter()
