@@ -118,6 +118,8 @@ def _optimizer(model: torch.nn.Module, encoder: BagEncoder, settings: TrainSetti
     from ..train import make_torch_optimizer
 
     encoder.bag.sparse = sparse and settings.optimizer in SPARSE_OPTIMIZERS
+    if encoder.bag.sparse:
+        torch.sparse.check_sparse_tensor_invariants.disable()  # torch's default, said explicitly: no warning
     return make_torch_optimizer(settings.optimizer, model.parameters(), settings.lr or DEFAULT_LR[settings.optimizer])
 
 

@@ -1,0 +1,188 @@
+"""Text sentiment with bag-of-words embedding models, beside scikit-learn baselines in the same run.
+
+IMDB (Maas et al. 2011; read from the .tar.xz without extracting): 25,000 train / 25,000 test reviews.
+Settings (n-grams, learning rate, epochs) are chosen on a validation split of the training reviews
+(20,000 / 5,000, seeded), then the model is refitted on all 25,000 and scored once on the test set.
+Baseline: LogisticRegression on TF-IDF unigrams and bigrams, with defaults (C=1) and with C chosen on
+the same validation split.
+
+rt-polarity (Pang & Lee 2005, utf8/ copies): 5,331 + 5,331 sentences, stratified 10-fold
+cross-validation (shuffled, seed 0). Our epochs and learning rate are chosen on a validation split of
+the first fold's training part only. Baseline: multinomial naive Bayes on unigram and bigram counts.
+
+    .venv/bin/python benchmarks/bench_text.py             # both, about 30 minutes on the 2-core machine
+    .venv/bin/python benchmarks/bench_text.py --part rt   # rt-polarity only
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from entembed.data.text import TextEncoder
+from entembed.models.bag import BagConfig, TextModel
+from entembed.models.heads import Head
+from entembed.train import Trainer, TrainSettings
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+IMDB = DATA / "imdb-aclimdb" / "aclImdb_v1_labeled.tar.xz"
+RT = DATA / "rt-polarity" / "utf8"
+QUERIES = ("brilliant", "excellent", "awful", "boring")
+
+
+def read_imdb(path: Path = IMDB) -> pd.DataFrame:
+    """(split, label, text) of the 50,000 labelled reviews, straight from the archive."""
+    rows = []
+    with tarfile.open(path, "r:xz") as archive:
+        for member in archive:
+            match = re.fullmatch(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt", member.name)
+            if match:
+                rows.append((match[1], int(match[2] == "pos"), archive.extractfile(member).read().decode("utf-8")))
+    return pd.DataFrame(rows, columns=["split", "label", "text"])
+
+
+def read_rt(folder: Path = RT) -> pd.DataFrame:
+    pos = (folder / "rt-polarity.pos").read_text(encoding="utf-8").splitlines()
+    neg = (folder / "rt-polarity.neg").read_text(encoding="utf-8").splitlines()
+    return pd.DataFrame({"text": pos + neg, "label": [1] * len(pos) + [0] * len(neg)})
+
+
+def fit_curve(train: pd.DataFrame, val: pd.DataFrame | None, encoder: TextEncoder, config: BagConfig,
+              settings: TrainSettings) -> tuple[TextModel, list[float]]:
+    """Train on ``train``; the validation accuracy after each epoch (when ``val`` is given)."""
+    vocab, bags = encoder.fit_encode(train["text"])
+    head = Head.fit(train["label"], "binary", target="label")
+    model = TextModel(vocab, head, config, encoder, seed=settings.seed)
+    val_bags = encoder.encode(val["text"], vocab) if val is not None else None
+    curve: list[float] = []
+
+    def on_epoch(epoch: int, record: dict) -> None:
+        if val_bags is not None:
+            curve.append(float((model.head.predict(model.outputs(val_bags)) == val["label"].to_numpy()).mean()))
+
+    Trainer(settings).fit(model, (bags, train["label"]), on_epoch=on_epoch)
+    return model, curve
+
+
+def choose(train: pd.DataFrame, val: pd.DataFrame, grid: list[tuple[dict, dict, dict]], max_epochs: int,
+           seed: int) -> tuple[dict, dict, dict, int, float]:
+    """The (encoder, bag, train) settings and epoch count with the best validation accuracy."""
+    best = None
+    for enc_kw, bag_kw, train_kw in grid:
+        started = time.perf_counter()
+        _, curve = fit_curve(train, val, TextEncoder(**enc_kw), BagConfig(**bag_kw),
+                             TrainSettings(epochs=max_epochs, seed=seed, quiet=True, **train_kw))
+        epoch = int(np.argmax(curve)) + 1
+        print(f"  validation {enc_kw} {bag_kw} {train_kw}: accuracy by epoch "
+              f"{' '.join(f'{a:.4f}' for a in curve)} ({time.perf_counter() - started:.0f}s)", flush=True)
+        if best is None or curve[epoch - 1] > best[4]:
+            best = (enc_kw, bag_kw, train_kw, epoch, curve[epoch - 1])
+    return best
+
+
+def imdb(args) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    started = time.perf_counter()
+    frame = read_imdb()
+    train, test = frame[frame.split == "train"].reset_index(drop=True), frame[frame.split == "test"]
+    print(f"IMDB: {len(train)} train, {len(test)} test reviews read from the archive in "
+          f"{time.perf_counter() - started:.0f}s")
+    order = np.random.default_rng(args.seed).permutation(len(train))
+    fit_part, val_part = train.iloc[order[:20_000]], train.iloc[order[20_000:]]
+
+    grid = [({"min_count": 2, "ngrams": n}, {"dim": 50}, {"optimizer": "adagrad", "lr": lr})
+            for n in (1, 2) for lr in (0.1, 0.3)]
+    grid.append(({"min_count": 2, "ngrams": 3}, {"dim": 50}, {"optimizer": "adagrad", "lr": 0.1}))
+    enc_kw, bag_kw, train_kw, epochs, val_acc = choose(fit_part, val_part, grid, args.max_epochs, args.seed)
+    print(f"  chosen: {enc_kw} {bag_kw} {train_kw}, {epochs} epochs (validation accuracy {val_acc:.4f})")
+    started = time.perf_counter()
+    model, _ = fit_curve(train, None, TextEncoder(**enc_kw), BagConfig(**bag_kw),
+                         TrainSettings(epochs=epochs, seed=args.seed, quiet=True, **train_kw))
+    seconds = time.perf_counter() - started
+    ours = float((model.predict(test) == test["label"].to_numpy()).mean())
+
+    rows = [(f"entembed text (EmbeddingBag mean, dim {bag_kw['dim']}, n-grams {enc_kw['ngrams']}, "
+             f"{train_kw['optimizer']} lr {train_kw['lr']}, {epochs} epochs)", ours, val_acc, seconds)]
+    started = time.perf_counter()
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2))
+    X_fit, X_val = vectorizer.fit_transform(fit_part.text), None
+    X_val = vectorizer.transform(val_part.text)
+    tuned = {c: LogisticRegression(C=c, max_iter=1000).fit(X_fit, fit_part.label).score(X_val, val_part.label)
+             for c in (1.0, 4.0, 16.0, 64.0)}
+    X_train = vectorizer.fit_transform(train.text)
+    X_test = vectorizer.transform(test.text)
+    best_c = max(tuned, key=tuned.get)
+    for c, label in ((1.0, "defaults, C=1"), (best_c, f"C={best_c:g} chosen on validation")):
+        accuracy = LogisticRegression(C=c, max_iter=1000).fit(X_train, train.label).score(X_test, test.label)
+        rows.append((f"scikit-learn LogisticRegression on TF-IDF unigrams+bigrams ({label})", accuracy, tuned[c],
+                     time.perf_counter() - started))
+    print("\n| IMDB model | test accuracy | validation accuracy | seconds (final fit) |\n|---|---|---|---|")
+    for name, accuracy, val, sec in rows:
+        print(f"| {name} | {accuracy:.4f} | {val:.4f} | {sec:.0f} |")
+    print(f"\nvocabulary: {len(model.vocab):,} keys (words and n-grams)")
+    words = model.tables["words"]
+    for query in QUERIES:
+        print(f"closest to {query!r}: " + ", ".join(f"{k} ({s:.2f})" for k, s in words.most_similar(query, topn=8)))
+
+
+def rt(args) -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.naive_bayes import MultinomialNB
+
+    frame = read_rt()
+    folds = list(StratifiedKFold(10, shuffle=True, random_state=0).split(frame.text, frame.label))
+    first_train = frame.iloc[folds[0][0]]
+    order = np.random.default_rng(args.seed).permutation(len(first_train))
+    n_val = len(first_train) // 9
+    grid = [({"min_count": 1, "ngrams": 2}, {"dim": d}, {"optimizer": "adagrad", "lr": lr})
+            for d in (20, 50) for lr in (0.1, 0.3)]
+    print(f"rt-polarity: {len(frame)} sentences; settings chosen on fold 1's training part "
+          f"({len(first_train) - n_val} / {n_val})")
+    enc_kw, bag_kw, train_kw, epochs, val_acc = choose(first_train.iloc[order[n_val:]], first_train.iloc[order[:n_val]],
+                                                       grid, args.max_epochs, args.seed)
+    print(f"  chosen: {enc_kw} {bag_kw} {train_kw}, {epochs} epochs (validation accuracy {val_acc:.4f})")
+    ours, nb = [], []
+    started = time.perf_counter()
+    for train_rows, test_rows in folds:
+        train, test = frame.iloc[train_rows], frame.iloc[test_rows]
+        model, _ = fit_curve(train, None, TextEncoder(**enc_kw), BagConfig(**bag_kw),
+                             TrainSettings(epochs=epochs, seed=args.seed, quiet=True, **train_kw))
+        ours.append(float((model.predict(test) == test["label"].to_numpy()).mean()))
+        vectorizer = CountVectorizer(ngram_range=(1, 2))
+        nb.append(MultinomialNB().fit(vectorizer.fit_transform(train.text), train.label)
+                  .score(vectorizer.transform(test.text), test.label))
+    print(f"\n| rt-polarity model | 10-fold accuracy (mean ± sd) | worst fold |\n|---|---|---|")
+    print(f"| entembed text (EmbeddingBag mean, dim {bag_kw['dim']}, bigrams, {train_kw['optimizer']} lr "
+          f"{train_kw['lr']}, {epochs} epochs) | {np.mean(ours):.4f} ± {np.std(ours):.4f} | {min(ours):.4f} |")
+    print(f"| scikit-learn MultinomialNB on unigram+bigram counts | {np.mean(nb):.4f} ± {np.std(nb):.4f} | "
+          f"{min(nb):.4f} |")
+    print(f"({time.perf_counter() - started:.0f}s for the 10 folds)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=("imdb", "rt", "all"), default="all")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-epochs", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadier on a shared machine)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.part in ("rt", "all"):
+        rt(args)
+    if args.part in ("imdb", "all"):
+        imdb(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
