@@ -145,8 +145,8 @@ def rt(args) -> None:
     first_train = frame.iloc[folds[0][0]]
     order = np.random.default_rng(args.seed).permutation(len(first_train))
     n_val = len(first_train) // 9
-    grid = [({"min_count": 1, "ngrams": 2}, {"dim": d}, {"optimizer": "adagrad", "lr": lr})
-            for d in (20, 50) for lr in (0.1, 0.3)]
+    grid = [({"min_count": 1, "ngrams": 2}, {"dim": d, "dropout": p}, {"optimizer": "adagrad", "lr": lr})
+            for d in (10, 20) for p in (0.0, 0.5) for lr in (0.1, 0.3)]
     print(f"rt-polarity: {len(frame)} sentences; settings chosen on fold 1's training part "
           f"({len(first_train) - n_val} / {n_val})")
     enc_kw, bag_kw, train_kw, epochs, val_acc = choose(first_train.iloc[order[n_val:]], first_train.iloc[order[:n_val]],
@@ -163,7 +163,8 @@ def rt(args) -> None:
         nb.append(MultinomialNB().fit(vectorizer.fit_transform(train.text), train.label)
                   .score(vectorizer.transform(test.text), test.label))
     print(f"\n| rt-polarity model | 10-fold accuracy (mean ± sd) | worst fold |\n|---|---|---|")
-    print(f"| entembed text (EmbeddingBag mean, dim {bag_kw['dim']}, bigrams, {train_kw['optimizer']} lr "
+    print(f"| entembed text (EmbeddingBag mean, dim {bag_kw['dim']}, dropout {bag_kw['dropout']}, bigrams, "
+          f"{train_kw['optimizer']} lr "
           f"{train_kw['lr']}, {epochs} epochs) | {np.mean(ours):.4f} ± {np.std(ours):.4f} | {min(ours):.4f} |")
     print(f"| scikit-learn MultinomialNB on unigram+bigram counts | {np.mean(nb):.4f} ± {np.std(nb):.4f} | "
           f"{min(nb):.4f} |")

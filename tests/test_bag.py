@@ -112,6 +112,11 @@ def test_cli_train_text_then_neighbors_and_predict(tmp_path):
     assert "validation accuracy" in result.stdout and (tmp_path / "model" / "vocab-words.json").exists()
     result = run_cli("neighbors", tmp_path / "model", "brilliant", "--table", "words", "-k", "3")
     assert result.returncode == 0 and result.stdout.startswith("Words closest to brilliant."), result.stderr
+    result = run_cli("predict", tmp_path / "model", tmp_path / "reviews.csv", "-o", tmp_path / "out.csv")
+    assert result.returncode == 0, result.stderr
+    predicted = pd.read_csv(tmp_path / "out.csv")
+    assert list(predicted.columns[-3:]) == ["prediction", "proba_neg", "proba_pos"]
+    assert (predicted["prediction"] == predicted["sentiment"]).mean() > 0.9
     result = run_cli("train", "text", tmp_path / "reviews.csv", "--text", "body", "--label", "sentiment",
                      "-o", tmp_path / "other", "--quiet")
     assert result.returncode == 2

@@ -189,9 +189,11 @@ class TextModel(EmbeddingModel):
         """Raw network outputs (n, n_outputs) for the rows of ``X``."""
         bags = X if isinstance(X, Bags) else self.encode(X)
         self.eval()
+        chunks = []
         with torch.no_grad():
-            chunks = [self(*reversed(bags.take(np.arange(s, min(s + PREDICT_CHUNK, len(bags)))).torch_inputs()))
-                      for s in range(0, len(bags), PREDICT_CHUNK)]
+            for start in range(0, len(bags), PREDICT_CHUNK):
+                ids, starts = bags.take(np.arange(start, min(start + PREDICT_CHUNK, len(bags)))).torch_inputs()
+                chunks.append(self(starts, ids))
         return torch.cat(chunks) if chunks else torch.zeros(0, self.head.n_outputs)
 
     def predict(self, X: pd.DataFrame | pd.Series | Iterable[Any]) -> np.ndarray:
