@@ -5,6 +5,14 @@ Public API: Vocab, Pairs and loaders, models, the Trainer, Embeddings, save/load
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# OpenMP workers (torch's and numba's share one libgomp) spin between parallel regions by default. The pair
+# trainer runs two or three short regions a step, and on a shared machine each then waits for a descheduled
+# spinning thread: measured 3-7x slower under load, while sleeping costs microseconds. libgomp reads this
+# once, when torch is first imported, so it is set before that; a value the user chose is kept.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .data import Books, Pairs, PlantedGraph, planted_books, read_books, read_pairs
 from .data import TableData, TokenStudy, read_tabular, token_study
 from .embeddings import Embeddings

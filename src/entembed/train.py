@@ -6,6 +6,7 @@ place with hand-written gradients; models with hidden layers take an autograd st
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -37,10 +38,11 @@ class TrainSettings:
     validation: float = 0.0         # share of the data held out to report validation metrics each epoch
     patience: int | None = None     # stop after this many epochs without improvement (needs a monitor)
     quiet: bool = False             # no progress bar
+    threads: int | None = None      # CPU threads for training (None: all cores); 1 on a heavily shared machine
     checkpoint_dir: str | None = None  # save the model folder here after every epoch
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "patience"):
+        for name in ("epochs", "batch_size", "patience", "threads"):
             if getattr(self, name) is not None:
                 check_positive_int(name, getattr(self, name))
         check_fraction("validation", self.validation)
@@ -86,6 +88,12 @@ class Trainer:
         s = self.settings
         torch.manual_seed(s.seed)
         rng = np.random.default_rng(s.seed)
+        with _thread_count(s.threads):
+            return self._fit(model, data, rng, on_epoch)
+
+    def _fit(self, model: EmbeddingModel, data: Any, rng: np.random.Generator,
+             on_epoch: Callable[[int, dict], None] | None) -> History:
+        s = self.settings
         task: TrainingTask = model.training_task(data, settings=s, rng=rng)
         batch_size = s.batch_size or task.default_batch_size
         steps_per_epoch = math.ceil(task.n_samples / batch_size)
@@ -141,6 +149,24 @@ class Trainer:
             tqdm.write(f"epoch {epoch}/{epochs}  loss {record['loss']:.4f}  "
                        f"{record['samples_per_second']:,.0f} samples/s  {seconds:.2f}s")
         return record
+
+
+@contextlib.contextmanager
+def _thread_count(threads: int | None):
+    """Run torch and numba with ``threads`` threads (None: leave them as they are), then restore them."""
+    if threads is None:
+        yield
+        return
+    import numba
+
+    before = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        numba.set_num_threads(before[1])
 
 
 def fit(model: EmbeddingModel, data: Any, **settings: Any) -> History:

@@ -181,7 +181,18 @@ class PairTask:
                    weight[start:stop] if len(weight) else weight)
 
     def step(self, batch: tuple[np.ndarray, ...]) -> tuple[float, int]:
-        """One update from a batch; returns (summed loss, samples)."""
+        """One update from a batch; returns (summed loss, samples). Small batches run on one thread."""
+        samples = len(batch[2]) * (1 + self.cfg.negatives)
+        if samples >= PARALLEL_MIN_SAMPLES:
+            return self._step(batch, numba.get_num_threads())
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return self._step(batch, 1)
+        finally:
+            numba.set_num_threads(threads)
+
+    def _step(self, batch: tuple[np.ndarray, ...], parts: int) -> tuple[float, int]:
         left, right, negatives, weight = batch
         n, k = negatives.shape
         samples = n * (1 + k)
@@ -196,10 +207,9 @@ class PairTask:
             updates = [(np.concatenate([rows_l, rows_r]), np.concatenate([grad_l, grad_r]))]
         else:
             updates = [(rows_l, grad_l), (rows_r, grad_r)]
-        parts = numba.get_num_threads()
         for table, state, accum, touched, (rows, grads) in zip(self.tables, self.states, self.accums,
                                                                self.touched, updates):
-            order = np.empty(parts * len(rows), np.int32)
+            order = np.empty(parts * len(rows), np.int32)  # one slice of touched rows per part (thread)
             kernel.apply_row_gradients(table, rows, grads, self.opt_code, self.lr, self.hyper, state["state1"],
                                        state["state2"], state["row_steps"], accum, touched, order)
         return float(losses.sum()), samples
@@ -211,5 +221,7 @@ class PairTask:
         return {"val_auc": roc_auc(self._val_label, scores)}
 
 
+#: Below this many samples a step runs on one thread: starting a parallel region costs more than it saves.
+PARALLEL_MIN_SAMPLES = 6_144
 #: Learning rates measured on planted graphs for each row optimizer (tests/test_training.py, benchmarks/).
 DEFAULT_LR = {"sgd": 0.05, "adagrad": 0.2, "rmsprop": 0.005, "adam": 0.01}
