@@ -75,3 +75,20 @@ def test_checkpoints_are_model_folders_and_progress_is_silenced(tmp_path, small_
     np.testing.assert_array_equal(saved.tables["books"].vectors, model.tables["books"].vectors)
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_left_keys_without_pairs_get_zero_vectors():
+    pairs = read_pairs([("a", "x"), ("b", "y"), ("c", "x"), ("c", "z"), ("d", "y")])
+    lonely = entembed_vocab_with_extra(pairs.left_vocab, "nobody")
+    pairs = type(pairs)(pairs.left, pairs.right, lonely, pairs.right_vocab)
+    model = PairModel.for_pairs(pairs, PairConfig(dim=4))
+    Trainer(quiet=True, epochs=3).fit(model, pairs)
+    books = model.tables["left"]
+    assert not books["nobody"].any() and books["a"].any()
+    assert books.similarity("a", "nobody") == 0.0 and books.most_similar("a", topn=1)[0][0] == "c"
+
+
+def entembed_vocab_with_extra(vocab, key):
+    from entembed import Vocab
+
+    return Vocab(vocab.keys + [key], list(vocab.counts) + [0], name=vocab.name)

@@ -162,6 +162,8 @@ class PairTask:
         self.lr = settings.lr if settings.lr is not None else DEFAULT_LR[settings.optimizer]
         self.hyper = np.array([1e-8, 0.99 if settings.optimizer == "rmsprop" else 0.9, 0.999])
         self.tables = [model.left.data.numpy()] if cfg.shared else [model.left.data.numpy(), model.right.data.numpy()]
+        if not cfg.shared:  # a left key with no pair is never trained: a zero vector, not random noise
+            self.tables[0][np.bincount(self.train.left, minlength=len(model.left_vocab)) == 0] = 0.0
         self.states = [kernel.optimizer_state(settings.optimizer, t.shape) for t in self.tables]
         self.accums = [np.zeros_like(t) for t in self.tables]
         self.touched = [np.zeros(t.shape[0], dtype=np.uint8) for t in self.tables]
