@@ -23,7 +23,7 @@ Set-up, once (a separate venv: the peers are never runtime dependencies of entem
     cd /work/main   # the repository root
     python3 -m venv benchmarks/.peers-venv
     benchmarks/.peers-venv/bin/pip install -c constraints.txt -r benchmarks/requirements-peers.txt
-    benchmarks/.peers-venv/bin/pip install -c constraints.txt -e '.[fast]'
+    benchmarks/.peers-venv/bin/pip install -c constraints.txt -e .
 
 Run (about 4 minutes on 2 cores):
 
