@@ -109,7 +109,7 @@ def main() -> None:
              f"{info['torch']}. Command:", "", "```", COMMAND, "```", "",
              f"- `read_books(\"p15_books.ndjson\")` (defaults, min_count=4): **{n_books:,} books, {n_links:,} links, "
              f"{n_pairs:,} pairs** ({books.n_books_read:,} lines read; {without_pairs} books keep no link, "
-             f"their vectors stay at their random start); read in {read_seconds:.2f} s.",
+             f"their vectors stay zero, so their cosine with every book is 0); read in {read_seconds:.2f} s.",
              f"- Training with defaults (`PairModel.for_pairs(pairs, seed=s)`, `Trainer(seed=s)`): "
              f"{runs[0]['epochs']} epochs, {np.median(times):.2f} s median over {len(runs)} seeds "
              f"(min {times.min():.2f} s, max {times.max():.2f} s; CPU time, all threads: median "
