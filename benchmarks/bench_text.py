@@ -115,8 +115,7 @@ def imdb(args) -> None:
              f"{train_kw['optimizer']} lr {train_kw['lr']}, {epochs} epochs)", ours, val_acc, seconds)]
     started = time.perf_counter()
     vectorizer = TfidfVectorizer(ngram_range=(1, 2))
-    X_fit, X_val = vectorizer.fit_transform(fit_part.text), None
-    X_val = vectorizer.transform(val_part.text)
+    X_fit, X_val = vectorizer.fit_transform(fit_part.text), vectorizer.transform(val_part.text)
     tuned = {c: LogisticRegression(C=c, max_iter=1000).fit(X_fit, fit_part.label).score(X_val, val_part.label)
              for c in (1.0, 4.0, 16.0, 64.0)}
     X_train = vectorizer.fit_transform(train.text)
