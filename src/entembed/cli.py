@@ -274,7 +274,8 @@ HiddenOpt = typer.Option(0, "--hidden", help="Size of a ReLU layer after pooling
 
 def _report_bag_training(model, output: Path) -> None:
     history = model.history
-    last = history.epochs[(history.best_epoch or len(history.epochs)) - 1]
+    restored = getattr(model.train_settings, "patience", None) is not None and history.best_epoch
+    last = history.epochs[history.best_epoch - 1] if restored else history.epochs[-1]  # the saved weights' epoch
     metrics = ", ".join(f"{k[4:]} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
     typer.echo(f"trained {len(history.epochs)} epochs: loss {last['loss']:.4f}"
                f"{'; validation ' + metrics if metrics else ''}; saved {output}")
