@@ -7,7 +7,8 @@ tokens per row) is taken as it is.
 Word n-grams are counted into the vocabulary as keys of their own (``"not good"``), after the words, with
 their own ``min_count`` and size cap: no hashing, so no collisions, and an n-gram's vector can be queried
 like a word's. They are found on integer codes (one code per distinct token), so only the kept n-grams
-ever become strings.
+ever become strings; they never span two rows. A bag lists a row's words, then its n-grams. (Pre-tokenised
+tokens that contain a space read as n-grams of their parts when n-grams are on.)
 """
 
 from __future__ import annotations
