@@ -13,19 +13,22 @@ import os as _os
 # once, when torch is first imported, so it is set before that; a value the user chose is kept.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .data import Books, Pairs, PlantedGraph, planted_books, read_books, read_pairs
-from .data import TableData, TokenStudy, read_tabular, token_study
-from .embeddings import Embeddings
-from .errors import EntembedError, InputError, ModelFileError
-from .models import EmbeddingModel, PairConfig, PairModel
-from .models import TableConfig, TableModel, train_table
-from .data.bags import Bags
-from .data.sequences import Interactions, read_interactions
-from .data.text import TextEncoder, tokenize
-from .models import BagConfig, NextItemConfig, NextItemModel, TextModel, train_next_item, train_text
-from .storage import load, save_model
-from .train import History, Trainer, TrainSettings, fit
-from .vocab import Vocab
+# The public API, imported on first use (PEP 562) so that `entembed --help` and the wiki extractor do not
+# pay for torch and numba: name -> module that defines it.
+_EXPORTS = {
+    **dict.fromkeys(["Books", "Pairs", "PlantedGraph", "TableData", "TokenStudy", "planted_books", "read_books",
+                     "read_pairs", "read_tabular", "token_study"], ".data"),
+    "Bags": ".data.bags", "Interactions": ".data.sequences", "read_interactions": ".data.sequences",
+    "TextEncoder": ".data.text", "tokenize": ".data.text",
+    "Embeddings": ".embeddings",
+    **dict.fromkeys(["EntembedError", "InputError", "ModelFileError"], ".errors"),
+    **dict.fromkeys(["EmbeddingModel", "PairConfig", "PairModel", "TableConfig", "TableModel", "train_table",
+                     "BagConfig", "NextItemConfig", "NextItemModel", "TextModel", "train_next_item", "train_text"],
+                    ".models"),
+    "load": ".storage", "save_model": ".storage",
+    **dict.fromkeys(["History", "Trainer", "TrainSettings", "fit"], ".train"),
+    "Vocab": ".vocab",
+}
 
 __all__ = ["Books", "EmbeddingModel", "Embeddings", "EntembedError", "History", "InputError", "ModelFileError",
            "PairConfig", "PairModel", "Pairs", "PlantedGraph", "Trainer", "TrainSettings", "Vocab", "__version__",
@@ -33,3 +36,17 @@ __all__ = ["Books", "EmbeddingModel", "Embeddings", "EntembedError", "History", 
            "TableConfig", "TableData", "TableModel", "TokenStudy", "read_tabular", "token_study", "train_table",
            "Bags", "BagConfig", "Interactions", "NextItemConfig", "NextItemModel", "TextEncoder", "TextModel",
            "read_interactions", "tokenize", "train_next_item", "train_text"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'entembed' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -152,7 +152,7 @@ def neighbors(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model
 
 @app.command("demo")
 @user_errors
-def demo(name: str = typer.Argument("books", help="Which demo: books (default)."),
+def demo(name: str = typer.Argument("books", help="Which demo: books (default) or tokens."),
          output: Optional[Path] = typer.Option(None, "-o", "--output", help="Model folder to write."),
          quiet: bool = QuietOpt) -> None:
     """Run a built-in demo on generated data with a known answer (nothing to download)."""

@@ -43,7 +43,7 @@ class PairConfig:
     shared: bool = False           # one table for both sides (left and right keys from one vocab)
     left_name: str = "left"        # table names: the column names, or "books" and "links"
     right_name: str = "right"
-    init_scale: float = 0.1        # std of the normal initialisation
+    init_scale: float = 0.01       # std of the normal initialisation (small: measured to learn fastest)
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
