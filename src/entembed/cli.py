@@ -36,6 +36,18 @@ def user_errors(command: Callable) -> Callable:
     return wrapper
 
 
+def report_training(model, output: Path) -> None:
+    """One line after training: epochs, the task, and the loss and validation metrics of the saved weights."""
+    history = model.history
+    restored = getattr(model.train_settings, "patience", None) is not None and history.best_epoch
+    saved = history.epochs[history.best_epoch - 1] if restored else history.epochs[-1]
+    metrics = ", ".join(f"{k[4:].replace('_', '-')} {v:.4f}" for k, v in saved.items() if k.startswith("val_"))
+    head = getattr(model, "head", None)
+    task = f" ({head.task})" if head is not None else ""
+    typer.echo(f"trained {len(history.epochs)} epochs{task}: loss {saved['loss']:.4f}"
+               f"{'; validation ' + metrics if metrics else ''}; saved {output}")
+
+
 # Options shared by every `train` command.
 EpochsOpt = typer.Option(None, "--epochs", help="Passes over the data (default: 10, more on small data).")
 DimOpt = typer.Option(50, "--dim", help="Embedding size.")
@@ -63,11 +75,9 @@ def _train_pairs_and_save(pairs, output: Path, *, epochs, dim, seed, quiet, opti
                              validation=validation, patience=patience, quiet=quiet)
     config = PairConfig(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared)
     model = PairModel.for_pairs(pairs, config, seed=seed)
-    history = Trainer(settings).fit(model, pairs)
+    Trainer(settings).fit(model, pairs)
     save_model(model, output, settings=settings, attachments=attachments)
-    last = history.epochs[-1]
-    extra = f", validation AUC {last['val_auc']:.4f}" if "val_auc" in last else ""
-    typer.echo(f"trained {len(history.epochs)} epochs: loss {last['loss']:.4f}{extra}; saved {output}")
+    report_training(model, output)
 
 
 @train_app.command("pairs")
@@ -224,11 +234,7 @@ def train_table_command(
                         epochs=epochs, seed=seed, quiet=quiet, lr=lr, batch_size=batch_size, optimizer=optimizer,
                         validation=validation, patience=patience)
     save_model(model, output)
-    history = model.history
-    last = history.epochs[(history.best_epoch or len(history.epochs)) - 1]
-    metrics = ", ".join(f"{k[4:].replace('_', '-')} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
-    typer.echo(f"trained {len(history.epochs)} epochs ({model.head.task}): loss {last['loss']:.4f}"
-               f"{'; validation ' + metrics if metrics else ''}; saved {output}")
+    report_training(model, output)
 
 
 @app.command("predict")
@@ -272,15 +278,6 @@ PoolingOpt = typer.Option("mean", "--pooling", help="How a bag's vectors are poo
 HiddenOpt = typer.Option(0, "--hidden", help="Size of a ReLU layer after pooling (0: none).")
 
 
-def _report_bag_training(model, output: Path) -> None:
-    history = model.history
-    restored = getattr(model.train_settings, "patience", None) is not None and history.best_epoch
-    last = history.epochs[history.best_epoch - 1] if restored else history.epochs[-1]  # the saved weights' epoch
-    metrics = ", ".join(f"{k[4:]} {v:.4f}" for k, v in last.items() if k.startswith("val_"))
-    typer.echo(f"trained {len(history.epochs)} epochs: loss {last['loss']:.4f}"
-               f"{'; validation ' + metrics if metrics else ''}; saved {output}")
-
-
 @train_app.command("text")
 @user_errors
 def train_text_command(
@@ -313,7 +310,7 @@ def train_text_command(
     frame = read_table(file, columns=[text, label])
     model = train_text(frame, text=text, label=label, task=task, encoder=encoder, config=config, settings=settings)
     save_model(model, output, settings=settings)
-    _report_bag_training(model, output)
+    report_training(model, output)
 
 
 @train_app.command("sequence")
@@ -352,7 +349,7 @@ def train_sequence_command(
         typer.echo(f"read {interactions!r}")
     model = train_next_item(interactions, config=config, settings=settings)
     save_model(model, output, settings=settings)
-    _report_bag_training(model, output)
+    report_training(model, output)
 
 
 def main() -> None:
