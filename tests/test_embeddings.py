@@ -79,3 +79,16 @@ def test_blocked_search_on_more_items_than_one_block():
         dots = vectors @ vectors[q]
         dots[q] = -np.inf
         assert set(ids[row]) == set(np.argsort(-dots)[:3])
+
+
+def test_untrained_keys_repeated_exclusions_and_bad_k():
+    vectors = np.array([[1, 0], [0.9, 0.1], [0, 1], [0, 0], [0.5, 0.5], [-1, 0]], dtype=np.float32)
+    emb = Embeddings(vectors, ["k0", "k1", "k2", "zero", "k4", "k5"])
+    with pytest.raises(InputError, match="'zero' has a zero vector"):
+        emb.most_similar("zero")
+    assert len(emb.most_similar(["k0", "k0"], topn=10)) == 5
+    with pytest.raises(InputError, match="k must be an int >= 1. Got -2 instead."):
+        emb.most_similar("k0", topn=-2)
+    point = emb.query_vector(["k1", "k2"], ["k0"], metric="euclidean")[0]
+    np.testing.assert_allclose(point, vectors[1] + vectors[2] - vectors[0])
+    assert Vocab.build([3, 3, 1]).encode([3, 1]).tolist() == [0, 1] and 3 in Vocab.build([3])

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from entembed import read_pairs
+from entembed import Pairs, Vocab, read_pairs
 from entembed.errors import InputError
 
 ROWS = [("u1", "i1", 1.0), ("u1", "i2", 2.0), ("u2", "i1", 1.0), ("u1", "i1", 3.0)]
@@ -63,11 +63,17 @@ def test_bad_input_messages(tmp_path):
         read_pairs(holes, left="user", right="item")
     weights = tmp_path / "w.csv"
     weights.write_text("user,item,w\nu1,i1,1\nu2,i2,heavy\n")
-    with pytest.raises(InputError, match=r"w.csv: column 'w' row 2: expected a number, got 'heavy'"):
+    with pytest.raises(InputError, match=r"w.csv: column 'w' row 2: expected a number > 0, got 'heavy'"):
         read_pairs(weights, left="user", right="item", weight="w")
     bad_json = tmp_path / "p.ndjson"
     bad_json.write_text('{"user": "u1", "item": "i1"}\n{oops\n')
     with pytest.raises(InputError, match=r"p.ndjson, line 2: not valid JSON"):
         read_pairs(bad_json, left="user", right="item")
+    with pytest.raises(InputError, match=r"column 'w' row 1: expected a number > 0, got '-1'"):
+        read_pairs(pd.DataFrame({"a": ["x"], "b": ["y"], "w": ["-1"]}), left="a", right="b", weight="w")
+    with pytest.raises(InputError, match="min_count must be an int >= 1. Got 0 instead."):
+        read_pairs(good, left="user", right="item", min_count=0)
+    with pytest.raises(InputError, match="right id 5 at position 1 is out of range: the right vocab has 2 keys"):
+        Pairs.from_ids(np.array([0, 1]), np.array([0, 5]), Vocab(["a", "b"]), Vocab(["x", "y"]))
     with pytest.raises(InputError, match="no such file"):
         read_pairs(tmp_path / "nope.csv")

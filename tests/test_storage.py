@@ -77,3 +77,26 @@ def test_a_failed_save_keeps_the_old_model(tmp_path, trained, monkeypatch):
         entembed.save_model(trained, folder)
     assert (folder / "weights.safetensors").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folder left behind
+
+
+def test_save_refuses_to_replace_a_folder_that_is_not_a_model(tmp_path, trained):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("important")
+    with pytest.raises(ModelFileError, match="precious: exists and is not an entembed model folder"):
+        entembed.save_model(trained, precious)
+    assert (precious / "thesis.txt").read_text() == "important"
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ModelFileError, match="afile: exists and is not a folder"):
+        entembed.save_model(trained, tmp_path / "afile")
+    entembed.save_model(trained, tmp_path / "model")
+    entembed.save_model(trained, tmp_path / "model")  # replacing an earlier model is fine
+
+
+def test_a_config_without_its_parts_is_refused(tmp_path, trained):
+    folder = entembed.save_model(trained, tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    del config["model"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match=r"config.json: missing 'model'; the file is damaged"):
+        entembed.load(folder)

@@ -64,17 +64,23 @@ NegativesOpt = typer.Option(2, "--negatives", help="Negative samples per positiv
 SamplingOpt = typer.Option("uniform", "--sampling", help="uniform or popularity (count ** 0.75).")
 
 
-def _train_pairs_and_save(pairs, output: Path, *, epochs, dim, seed, quiet, optimizer, lr, batch_size, validation,
-                          patience, score, loss, negatives, sampling, shared: bool = False,
-                          attachments: dict[str, str] | None = None) -> None:
-    from .models.pair import PairConfig, PairModel
-    from .storage import save_model
-    from .train import Trainer, TrainSettings
+def _pair_setup(*, epochs, dim, seed, quiet, optimizer, lr, batch_size, validation, patience, score, loss,
+                negatives, sampling, shared: bool = False):
+    """TrainSettings and PairConfig from the CLI options, checked before any data is read."""
+    from .models.pair import PairConfig
+    from .train import TrainSettings
 
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
                              validation=validation, patience=patience, quiet=quiet)
-    config = PairConfig(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared)
-    model = PairModel.for_pairs(pairs, config, seed=seed)
+    return settings, PairConfig(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared)
+
+
+def _train_pairs_and_save(pairs, output: Path, settings, config, attachments: dict[str, str] | None = None) -> None:
+    from .models.pair import PairModel
+    from .storage import save_model
+    from .train import Trainer
+
+    model = PairModel.for_pairs(pairs, config, seed=settings.seed)
     Trainer(settings).fit(model, pairs)
     save_model(model, output, settings=settings, attachments=attachments)
     report_training(model, output)
@@ -97,13 +103,14 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
     """Learn left and right embeddings from (left, right) pairs in FILE."""
     from .data.pairs import read_pairs
 
+    settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
+                                   batch_size=batch_size, validation=validation, patience=patience, score=score,
+                                   loss=loss, negatives=negatives, sampling=sampling, shared=shared)
     pairs = read_pairs(file, left=left, right=right, weight=weight, min_count=min_count,
                        duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)
     if not quiet:
         typer.echo(f"read {pairs!r}")
-    _train_pairs_and_save(pairs, output, epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer,
-                          lr=lr, batch_size=batch_size, validation=validation, patience=patience, score=score,
-                          loss=loss, negatives=negatives, sampling=sampling, shared=shared)
+    _train_pairs_and_save(pairs, output, settings, config)
 
 
 @train_app.command("books")
@@ -118,11 +125,12 @@ def train_books(file: Path = typer.Argument(..., help="Wikipedia books NDJSON (o
     """Learn book and link embeddings from the Wikipedia books format, preprocessed as the reference did."""
     from .data.books import read_books
 
+    settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
+                                   batch_size=batch_size, validation=validation, patience=patience, score=score,
+                                   loss=loss, negatives=negatives, sampling=sampling)
     books = read_books(file, min_count=min_count)
     typer.echo(f"read {books.summary()}")
-    _train_pairs_and_save(books.pairs, output, epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer,
-                          lr=lr, batch_size=batch_size, validation=validation, patience=patience, score=score,
-                          loss=loss, negatives=negatives, sampling=sampling,
+    _train_pairs_and_save(books.pairs, output, settings, config,
                           attachments={"books-info.csv": books.info.to_csv(index=False)})
 
 

@@ -99,16 +99,22 @@ class Embeddings:
 
     def query_vector(self, positive: Key | Iterable[Key] | np.ndarray, negative: Iterable[Key] = (),
                      metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
-        """The query for vector arithmetic: mean of positive rows minus negative ones (unit rows for
-        cosine, as word2vec's analogies), and the ids used, which are excluded from the answer."""
+        """The query for vector arithmetic: positive rows minus negative ones (unit rows for cosine, as
+        word2vec's analogies) with weights summing to one, and the ids used, excluded from the answer."""
         if isinstance(positive, np.ndarray) and positive.dtype.kind == "f":
             return positive.astype(np.float32), np.zeros(0, dtype=np.int64)
         pos_ids, neg_ids = self.ids(positive), self.ids(negative)
         if len(pos_ids) == 0:
             raise InputError("positive must name at least one key.")
         rows = self.unit_vectors if metric == "cosine" else self.vectors
+        untrained = [i for i in pos_ids if not rows[i].any()]
+        if untrained:
+            raise InputError(f"{self.vocab.keys[untrained[0]]!r} has a zero vector (it had no training data), "
+                             "so it has no neighbours.")
         vector = rows[pos_ids].sum(0) - rows[neg_ids].sum(0)
-        return (vector / (len(pos_ids) + len(neg_ids))).astype(np.float32), np.concatenate([pos_ids, neg_ids])
+        # weights that sum to one: the centroid of positives, or the analogy point a - b + c
+        scale = len(pos_ids) - len(neg_ids) if len(pos_ids) > len(neg_ids) else len(pos_ids) + len(neg_ids)
+        return (vector / scale).astype(np.float32), np.unique(np.concatenate([pos_ids, neg_ids]))
 
     def most_similar(self, positive: Key | Iterable[Key] | np.ndarray, topn: int = 10, *,
                      negative: Iterable[Key] = (), metric: str = "cosine") -> list[tuple[str, float]]:
@@ -140,7 +146,8 @@ class Embeddings:
         weights = recency ** -np.arange(len(ids))[::-1].astype(np.float64)
         rows = self.unit_vectors if metric == "cosine" else self.vectors
         vector = (weights[:, None] * rows[ids]).sum(0) / weights.sum()
-        found, scores = self.index(metric).search(vector[None, :].astype(np.float32), topn, exclude=ids[None, :])
+        found, scores = self.index(metric).search(vector[None, :].astype(np.float32), topn,
+                                                  exclude=np.unique(ids)[None, :])
         return [(self.vocab.keys[i], float(s)) for i, s in zip(found[0], scores[0])]
 
     def similarity(self, a: Key, b: Key, metric: str = "cosine") -> float:

@@ -33,8 +33,8 @@ def check_positive_int(name: str, value: object) -> int:
 
 def check_fraction(name: str, value: float, *, allow_zero: bool = True) -> float:
     """Return ``value`` if it lies in [0, 1) (or (0, 1) when zero is not allowed)."""
-    low_ok = value >= 0 if allow_zero else value > 0
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (low_ok and value < 1):
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_number or not ((value >= 0 if allow_zero else value > 0) and value < 1):
         bound = "[0, 1)" if allow_zero else "(0, 1)"
         raise InputError(f"{name} must be a number in {bound}. Got {value!r} instead.")
     return float(value)

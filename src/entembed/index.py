@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .errors import InputError
+from .errors import InputError, check_positive_int
 
 __all__ = ["METRICS", "ExactIndex", "check_metric"]
 
@@ -61,6 +61,7 @@ class ExactIndex:
         ``exclude`` is an (n, m) int array of ids never returned for that query (-1 pads rows).
         With ``farthest=True`` the k farthest items come first instead.
         """
+        check_positive_int("k", k)
         query = self.prepare_queries(queries)
         n_items = len(self)
         n_excluded = 0 if exclude is None else exclude.shape[1]

@@ -49,7 +49,8 @@ def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: An
 
     ``attachments`` maps extra file names to text saved with the model (e.g. the books' infobox metadata).
     """
-    folder = Path(folder)
+    folder = Path(folder).resolve()
+    _check_replaceable(folder)
     settings = settings if settings is not None else getattr(model, "train_settings", None)
     weights = model.table_weights()
     tables = {name: {"vocab": _vocab_file(name), "keys": len(vocab), "rows": int(weights[name].shape[0]),
@@ -84,6 +85,23 @@ def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: An
     return folder
 
 
+def _check_replaceable(folder: Path) -> None:
+    """Refuse to overwrite anything but an empty folder or an earlier entembed model folder."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ModelFileError(f"{folder}: exists and is not a folder; choose another output path.")
+    if any(folder.iterdir()) and not _is_model_folder(folder):
+        raise ModelFileError(f"{folder}: exists and is not an entembed model folder; refusing to replace it.")
+
+
+def _is_model_folder(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _read_json(path: Path) -> Any:
     if not path.is_file():
         raise ModelFileError(f"{path}: file is missing; is {path.parent} a model folder saved by entembed?")
@@ -107,6 +125,9 @@ def load(folder: str | os.PathLike) -> EmbeddingModel:
     if config.get("format_version", 0) > FORMAT_VERSION:
         raise ModelFileError(f"{folder / 'config.json'}: format version {config['format_version']} is newer "
                              f"than this entembed reads ({FORMAT_VERSION}); upgrade entembed.")
+    missing = [key for key in ("kind", "model", "tables") if key not in config]
+    if missing:
+        raise ModelFileError(f"{folder / 'config.json'}: missing {missing[0]!r}; the file is damaged.")
     kind = config.get("kind")
     if kind not in MODEL_KINDS:
         raise ModelFileError(f"{folder / 'config.json'}: unknown model kind {kind!r}; known: "

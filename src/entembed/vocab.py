@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, ModelFileError
+from .errors import InputError, ModelFileError, check_positive_int
 
 __all__ = ["Vocab"]
 
@@ -39,6 +39,7 @@ class Vocab:
     def build(cls, values: Iterable[str] | np.ndarray | pd.Series, *, min_count: int = 1,
               name: str = "") -> "Vocab":
         """Count ``values`` and keep keys seen at least ``min_count`` times, most frequent first."""
+        check_positive_int("min_count", min_count)
         codes, uniques = pd.factorize(pd.Series(values, dtype=object) if not isinstance(values, pd.Series) else values)
         counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
         order = np.argsort(-counts, kind="stable")
@@ -49,7 +50,7 @@ class Vocab:
         return len(self.keys)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._index
+        return str(key) in self._index
 
     def __iter__(self):
         return iter(self.keys)
@@ -64,7 +65,7 @@ class Vocab:
     def index(self, key: str) -> int:
         """The id of ``key``; a KeyError naming the key and the closest known keys if it is unknown."""
         try:
-            return int(self._index.get_loc(key))
+            return int(self._index.get_loc(str(key)))
         except KeyError:
             raise KeyError(self.unknown_key_message(key)) from None
 
@@ -83,7 +84,9 @@ class Vocab:
     def encode(self, values: Iterable[str] | np.ndarray | pd.Series, *, unknown: str = "raise",
                what: str = "key") -> np.ndarray:
         """Ids of ``values`` as an int32/int64 array; unknown keys raise, or give -1 with ``unknown="ignore"``."""
-        values = values if isinstance(values, (pd.Series, pd.Index, np.ndarray)) else list(values)
+        values = pd.Series(values if isinstance(values, (pd.Series, pd.Index, np.ndarray)) else list(values),
+                           dtype=object)
+        values = values.where(values.map(type) == str, values.astype(str))  # keys are strings
         ids = self._index.get_indexer(values)
         if unknown == "raise" and (ids < 0).any():
             missing = np.asarray(values, dtype=object)[ids < 0][0]
@@ -101,7 +104,10 @@ class Vocab:
     def from_dict(cls, data: dict, *, source: str = "vocab") -> "Vocab":
         if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
             raise ModelFileError(f"{source}: expected a JSON object with a 'keys' list.")
-        return cls(data["keys"], data.get("counts"), name=data.get("name", ""))
+        try:
+            return cls(data["keys"], data.get("counts"), name=data.get("name", ""))
+        except InputError as exc:
+            raise ModelFileError(f"{source}: {exc}") from None
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the vocab as JSON (keys in id order, with counts)."""

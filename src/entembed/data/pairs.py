@@ -25,6 +25,16 @@ def sorted_unique(keys: np.ndarray) -> np.ndarray:
     return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
 
 
+def _check_ids(side: str, ids: np.ndarray, vocab: Vocab) -> np.ndarray:
+    """``ids`` if every one names a key of ``vocab``; else an InputError naming the first that does not."""
+    bad = (ids < 0) | (ids >= len(vocab))
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{side} id {int(ids[at])} at position {at} is out of range: the {side} vocab has "
+                         f"{len(vocab)} keys.")
+    return ids
+
+
 @dataclass
 class Pairs:
     """Positive (left, right) pairs as int32 id arrays, with the two vocabs that name the ids."""
@@ -40,6 +50,8 @@ class Pairs:
             raise InputError(f"left has {len(self.left)} ids but right has {len(self.right)}.")
         if len(self.left) == 0:
             raise InputError("no pairs: expected at least one (left, right) pair.")
+        _check_ids("left", self.left, self.left_vocab)
+        _check_ids("right", self.right, self.right_vocab)
 
     def __len__(self) -> int:
         return len(self.left)
@@ -52,11 +64,12 @@ class Pairs:
     @classmethod
     def from_ids(cls, left: np.ndarray, right: np.ndarray, left_vocab: Vocab, right_vocab: Vocab,
                  weight: np.ndarray | None = None, *, duplicates: str = "drop") -> "Pairs":
-        """Pairs from id arrays; duplicate pairs are dropped, or summed into a weight (``duplicates="sum"``)."""
+        """Pairs from id arrays; duplicate pairs are dropped (the first one's weight is kept), or summed into
+        a weight (``duplicates="sum"``)."""
         if duplicates not in ("drop", "sum", "keep"):
             raise InputError(f"duplicates must be 'drop', 'sum' or 'keep'. Got {duplicates!r} instead.")
-        left = np.asarray(left, dtype=np.int64)
-        right = np.asarray(right, dtype=np.int64)
+        left = _check_ids("left", np.asarray(left, dtype=np.int64), left_vocab)
+        right = _check_ids("right", np.asarray(right, dtype=np.int64), right_vocab)
         if duplicates == "drop" and weight is None:
             uniq = sorted_unique(left * len(right_vocab) + right)
             left, right = uniq // len(right_vocab), uniq % len(right_vocab)
@@ -166,10 +179,10 @@ def read_pairs(source: str | os.PathLike | pd.DataFrame | Iterable[tuple], *, le
     weights = None
     if weight is not None:
         weights = pd.to_numeric(frame[weight], errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(weights)
+        bad = ~np.isfinite(weights) | (weights <= 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise InputError(f"{origin}: column {weight!r} row {row + 1}: expected a number, "
+            raise InputError(f"{origin}: column {weight!r} row {row + 1}: expected a number > 0, "
                              f"got {frame[weight].iloc[row]!r}.")
     lname = left_name or (left if isinstance(left, str) else "left")
     rname = right_name or (right if isinstance(right, str) else "right")
