@@ -2,19 +2,12 @@
 
 import numpy as np
 import pytest
-import torch
 
 from entembed import load, token_study
 from entembed.errors import InputError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread (and do not fight other jobs for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks run fastest on one thread
 
 
 def test_generator_matches_the_seed():
