@@ -61,7 +61,7 @@ def test_small_rt_polarity_run_beats_chance(shared_data):
 
 
 @pytest.mark.parametrize("task, label", [("binary", "sentiment"), ("multiclass", "stars"), ("regression", "score")])
-@pytest.mark.parametrize("bag", [dict(pooling="mean"), dict(pooling="sqrtn", hidden=6, dropout=0.1)])
+@pytest.mark.parametrize("bag", [dict(pooling="mean"), dict(pooling="sqrtn", hidden=6, dropout=0.1, token_dropout=0.2)])
 def test_text_model_save_load_round_trip(tmp_path, task, label, bag):
     frame = planted_reviews(300)
     frame["stars"] = np.arange(300) % 3
@@ -75,6 +75,28 @@ def test_text_model_save_load_round_trip(tmp_path, task, label, bag):
     if task != "regression":
         assert np.allclose(loaded.predict_proba(frame), model.predict_proba(frame))
     assert np.allclose(loaded.tables["words"].vectors, model.tables["words"].vectors)
+
+
+def test_token_dropout_drops_tokens_in_training_only_and_never_empties_a_bag():
+    import torch
+
+    from entembed.models.bag import BagEncoder, _drop_tokens
+
+    starts, ids = torch.tensor([0, 1, 1, 4]), torch.arange(104)   # lengths 1, 0, 3, 100
+    torch.manual_seed(0)
+    new_starts, kept = _drop_tokens(starts, ids, 0.5)
+    lengths = torch.diff(new_starts, append=torch.tensor([len(kept)]))
+    assert lengths[0] == 1 and lengths[1] == 0 and 1 <= lengths[2] <= 3 and 30 < lengths[3] < 70
+    bag_of = torch.repeat_interleave(torch.arange(4), lengths)   # every kept id stays in its own bag, in order
+    assert torch.equal(bag_of, torch.bucketize(kept, torch.tensor([1, 1, 4]), right=True))
+    assert torch.all(torch.diff(kept) > 0)
+    encoder = BagEncoder(104, BagConfig(dim=4, token_dropout=0.5), torch.Generator().manual_seed(0))
+    encoder.eval()
+    assert torch.equal(encoder(starts, ids), encoder(starts, ids))
+    encoder.train()
+    assert not torch.equal(encoder(starts, ids), encoder(starts, ids))
+    with pytest.raises(InputError, match=r"token_dropout must be a number in \[0, 1\)\. Got 1\.0 instead\."):
+        BagConfig(token_dropout=1.0)
 
 
 @pytest.mark.parametrize("config", [dict(), dict(tied=False, hidden=8), dict(softmax="sampled", negatives=20)])

@@ -47,6 +47,7 @@ class BagConfig:
     pooling: str = "mean"     # "mean", "sum", or "sqrtn" (sum / sqrt(bag length))
     hidden: int = 0           # 0: the head reads the pooled vector; else one ReLU layer of this size
     dropout: float = 0.0      # dropout on the pooled vector (and the hidden layer)
+    token_dropout: float = 0.0  # in training, drop each token of a bag with this probability (word dropout)
     init_scale: float = 0.05  # embeddings start uniform in (-init_scale, init_scale)
 
     def __post_init__(self) -> None:
@@ -54,6 +55,7 @@ class BagConfig:
         if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 0:
             raise InputError(f"hidden must be an int >= 0. Got {self.hidden!r} instead.")
         check_fraction("dropout", self.dropout)
+        check_fraction("token_dropout", self.token_dropout)
         if self.pooling not in POOLINGS:
             raise InputError(f"pooling must be one of {', '.join(POOLINGS)}. Got {self.pooling!r} instead.")
 
@@ -64,7 +66,7 @@ def _config(cls, data: dict[str, Any]):
 
 
 class BagEncoder(torch.nn.Module):
-    """EmbeddingBag (mean, sum or sqrtn pooling), dropout, then an optional ReLU hidden layer."""
+    """Token dropout, EmbeddingBag (mean, sum or sqrtn pooling), dropout, then an optional ReLU hidden layer."""
 
     def __init__(self, rows: int, config: BagConfig, generator: torch.Generator):
         super().__init__()
@@ -84,11 +86,26 @@ class BagEncoder(torch.nn.Module):
 
     def forward(self, starts: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """(n, out_dim) vectors of n bags given by their ``starts`` into the flat ``ids``."""
+        if self.training and self.config.token_dropout:
+            starts, ids = _drop_tokens(starts, ids, self.config.token_dropout)
         weights = None
         if self.config.pooling == "sqrtn":
             lengths = torch.diff(starts, append=torch.tensor([len(ids)]))
             weights = torch.repeat_interleave(lengths.clamp(min=1).float().rsqrt(), lengths)
         return self.after(self.bag(ids, starts, per_sample_weights=weights))
+
+
+def _drop_tokens(starts: torch.Tensor, ids: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bags with each token dropped with probability ``p`` (torch's global generator); a bag that
+    would lose every token keeps its first, so no bag becomes empty."""
+    lengths = torch.diff(starts, append=torch.tensor([len(ids)]))
+    bag = torch.repeat_interleave(torch.arange(len(starts)), lengths)
+    keep = torch.rand(len(ids)) >= p
+    kept = torch.zeros(len(starts), dtype=torch.int64).index_add_(0, bag, keep.long())
+    emptied = (kept == 0) & (lengths > 0)
+    keep[starts[emptied]] = True
+    kept[emptied] = 1
+    return torch.cumsum(kept, 0) - kept, ids[keep]
 
 
 class BagTask:
