@@ -85,6 +85,23 @@ def test_save_and_load_give_the_same_predictions(planted, tmp_path):
     assert loaded.history.epochs == model.history.epochs
 
 
+def test_bias_terms_train_and_round_trip(tmp_path):
+    """biases=True: one learned bias per category (and output) summed into the output; save/load keeps them."""
+    frame, _ = planted_table(n=3_000)
+    model = train_table(frame, target="y", categorical=["city", "colour"], numeric=["x"],
+                        config=TableConfig(dim=2, hidden=(8,), biases=True), epochs=15, validation=0.2,
+                        lr=0.01, quiet=True)
+    assert [b.weight.shape for b in model.biases] == [(31, 1), (4, 1)]  # every category + the reserved row
+    assert np.abs(model.biases[0].weight.detach().numpy()).max() > 0.01  # they moved from zero
+    assert model.history.epochs[-1]["val_rmse"] < 0.6
+    assert set(model.tables) == {"city", "colour"}  # the biases are not tables
+    loaded = load(save_model(model, tmp_path / "biased"))
+    assert loaded.config.biases and len(loaded.biases) == 2
+    np.testing.assert_allclose(loaded.predict(frame.head(50)), model.predict(frame.head(50)), rtol=1e-6)
+    plain = TableModel(model.columns, model.head, TableConfig(dim=2, hidden=(8,)))
+    assert len(plain.biases) == 0 and not any(n.startswith("biases") for n, _ in plain.named_parameters())
+
+
 def test_binary_and_multiclass_heads(tmp_path):
     rng = np.random.default_rng(1)
     group = rng.integers(0, 6, 2_000)

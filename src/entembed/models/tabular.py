@@ -50,6 +50,8 @@ class TableConfig:
     embedding_decay: float = 0.0        # ... and on the embedding tables (every row, every step)
     init_scale: float = 0.05            # std of the normal initialisation of embedding rows
     interactions: bool = False          # also feed the pairwise dot products of the tables' vectors (DLRM)
+    biases: bool = False                # a learned bias per category (per output), summed into the output;
+    #                                     they share the tables' decay and l2 and start at zero
     standardize_target: bool = True     # regression: train on (y - mean) / std, predict in y's units
 
     def __post_init__(self) -> None:
@@ -122,6 +124,11 @@ class TableModel(EmbeddingModel):
                 width = size
             self.hidden = nn.Sequential(*layers)
             self.output = nn.Linear(width, head.n_outputs)
+            self.biases = nn.ModuleList()
+            for column in columns.categorical if cfg.biases else ():
+                bias = nn.Embedding(len(columns.vocabs[column]) + 1, head.n_outputs)
+                nn.init.zeros_(bias.weight)
+                self.biases.append(bias)
 
     @classmethod
     def for_data(cls, data: TableData, *, task: str | None = None, config: TableConfig | None = None,
@@ -159,7 +166,10 @@ class TableModel(EmbeddingModel):
             stacked = torch.stack(vectors, dim=1)                        # (n, tables, dim)
             dots = stacked @ stacked.transpose(1, 2)                     # (n, tables, tables)
             parts.append(dots[:, self.pairs[0], self.pairs[1]])          # (n, pairs)
-        return self.output(self.hidden(torch.cat(parts, dim=1)))
+        out = self.output(self.hidden(torch.cat(parts, dim=1)))
+        for j, bias in enumerate(self.biases):
+            out = out + bias(codes[:, j])
+        return out
 
     def training_task(self, data: TableData, *, settings: Any, rng: np.random.Generator) -> AutogradTask:
         from ..train import AutogradTask, make_torch_optimizer  # here: train imports the models package
@@ -175,8 +185,9 @@ class TableModel(EmbeddingModel):
         if settings.validation and not 0 < n_val < len(data):
             raise InputError(f"validation={settings.validation} leaves no row on one side of {len(data)} rows.")
         val, train = order[:n_val], order[n_val:]
-        dense = [p for name, p in self.named_parameters() if not name.startswith("embeddings.")]
-        groups = [{"params": list(self.embeddings.parameters()), "weight_decay": self.config.embedding_decay},
+        tables = list(self.embeddings.parameters()) + list(self.biases.parameters())
+        dense = [p for name, p in self.named_parameters() if not name.startswith(("embeddings.", "biases."))]
+        groups = [{"params": tables, "weight_decay": self.config.embedding_decay},
                   {"params": dense, "weight_decay": self.config.weight_decay}]
         lr = settings.lr if settings.lr is not None else DEFAULT_LR.get(settings.optimizer, 1e-3)
         optimizer = make_torch_optimizer(settings.optimizer, groups, lr)
@@ -185,7 +196,8 @@ class TableModel(EmbeddingModel):
         def loss_fn(model: "TableModel", codes: torch.Tensor, numbers: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             loss = head.loss(model(codes, numbers), y)
             if l2:
-                loss = loss + l2 * sum((t(codes[:, j]) ** 2).sum() for j, t in enumerate(model.embeddings))
+                tables = list(enumerate(model.embeddings)) + list(enumerate(model.biases))
+                loss = loss + l2 * sum((t(codes[:, j]) ** 2).sum() for j, t in tables)
             return loss
 
         def validate() -> dict[str, float]:
