@@ -11,13 +11,7 @@ from entembed.errors import InputError
 from entembed.evaluate import spearman
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread (and do not fight other jobs for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks run fastest on one thread
 
 
 def planted_table(n=6_000, n_cities=30, seed=0):
