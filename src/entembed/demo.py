@@ -45,7 +45,8 @@ def books_demo(output: Path | None = None, *, quiet: bool = False, seed: int = 0
     chance = chance_agreement(graph.book_genre)
     print(f"genre@10 (share of each book's 10 nearest books with its planted genre): {agreement:.3f} "
           f"(random neighbours: {chance:.3f}, {agreement / chance:.1f}x)")
-    folder = save_model(model, output or Path("models") / "demo-books")
+    folder = output or Path("models") / "demo-books"
+    save_model(model, folder)
     print(f"Saved the model to {folder}/; try: entembed neighbors {folder} \"{books.keys[0]}\" -k 5")
     print(f"Done in {time.perf_counter() - started:.1f}s.")
     return {"genre_at_10": agreement, "chance": chance, "folder": folder, "history": history}
@@ -96,7 +97,8 @@ def tokens_demo(output: Path | None = None, *, quiet: bool = False, seed: int = 
     all_distances = np.linalg.norm(vectors[:, None] - vectors[None], axis=-1)[pairs]
     rho = spearman(all_distances, np.abs(study.effects[:, None] - study.effects[None])[pairs])
     print(f"Spearman(embedding distance, |effect difference|) over all token pairs: {rho:.3f}")
-    folder = save_model(model, output or Path("models") / "demo-tokens")
+    folder = output or Path("models") / "demo-tokens"
+    save_model(model, folder)
     print(f"Saved the model to {folder}/ (history.json holds the loss curve); try: "
           f"entembed neighbors {folder} \"{study.keys[top]}\" --table token --metric euclidean -k 4")
     print(f"Done in {time.perf_counter() - started:.1f}s.")
