@@ -86,7 +86,8 @@ class Vocab:
         """Ids of ``values`` as an int32/int64 array; unknown keys raise, or give -1 with ``unknown="ignore"``."""
         values = pd.Series(values if isinstance(values, (pd.Series, pd.Index, np.ndarray)) else list(values),
                            dtype=object)
-        values = values.where(values.map(type) == str, values.astype(str))  # keys are strings
+        if pd.api.types.infer_dtype(values, skipna=False) != "string":
+            values = values.astype(str)  # keys are strings: 3 finds the key "3"
         ids = self._index.get_indexer(values)
         if unknown == "raise" and (ids < 0).any():
             missing = np.asarray(values, dtype=object)[ids < 0][0]
