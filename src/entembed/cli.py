@@ -62,16 +62,17 @@ ScoreOpt = typer.Option("dot", "--score", help="dot or cosine.")
 LossOpt = typer.Option("logistic", "--loss", help="logistic (1/0), mse (1/-1, the reference) or bpr.")
 NegativesOpt = typer.Option(2, "--negatives", help="Negative samples per positive pair.")
 SamplingOpt = typer.Option("uniform", "--sampling", help="uniform or popularity (count ** 0.75).")
+ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for training (default: all cores).")
 
 
 def _pair_setup(*, epochs, dim, seed, quiet, optimizer, lr, batch_size, validation, patience, score, loss,
-                negatives, sampling, shared: bool = False):
+                negatives, sampling, threads, shared: bool = False):
     """TrainSettings and PairConfig from the CLI options, checked before any data is read."""
     from .models.pair import PairConfig
     from .train import TrainSettings
 
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                             validation=validation, patience=patience, quiet=quiet)
+                             validation=validation, patience=patience, quiet=quiet, threads=threads)
     return settings, PairConfig(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared)
 
 
@@ -99,13 +100,15 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 epochs: Optional[int] = EpochsOpt, dim: int = DimOpt, seed: int = SeedOpt, quiet: bool = QuietOpt,
                 optimizer: str = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
                 validation: float = ValidationOpt, patience: Optional[int] = PatienceOpt, score: str = ScoreOpt,
-                loss: str = LossOpt, negatives: int = NegativesOpt, sampling: str = SamplingOpt) -> None:
+                loss: str = LossOpt, negatives: int = NegativesOpt, sampling: str = SamplingOpt,
+                threads: Optional[int] = ThreadsOpt) -> None:
     """Learn left and right embeddings from (left, right) pairs in FILE."""
     from .data.pairs import read_pairs
 
     settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
-                                   loss=loss, negatives=negatives, sampling=sampling, shared=shared)
+                                   loss=loss, negatives=negatives, sampling=sampling, threads=threads,
+                                   shared=shared)
     pairs = read_pairs(file, left=left, right=right, weight=weight, min_count=min_count,
                        duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)
     if not quiet:
@@ -121,13 +124,14 @@ def train_books(file: Path = typer.Argument(..., help="Wikipedia books NDJSON (o
                 epochs: Optional[int] = EpochsOpt, dim: int = DimOpt, seed: int = SeedOpt, quiet: bool = QuietOpt,
                 optimizer: str = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
                 validation: float = ValidationOpt, patience: Optional[int] = PatienceOpt, score: str = ScoreOpt,
-                loss: str = LossOpt, negatives: int = NegativesOpt, sampling: str = SamplingOpt) -> None:
+                loss: str = LossOpt, negatives: int = NegativesOpt, sampling: str = SamplingOpt,
+                threads: Optional[int] = ThreadsOpt) -> None:
     """Learn book and link embeddings from the Wikipedia books format, preprocessed as the reference did."""
     from .data.books import read_books
 
     settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
-                                   loss=loss, negatives=negatives, sampling=sampling)
+                                   loss=loss, negatives=negatives, sampling=sampling, threads=threads)
     books = read_books(file, min_count=min_count)
     typer.echo(f"read {books.summary()}")
     _train_pairs_and_save(books.pairs, output, settings, config,
