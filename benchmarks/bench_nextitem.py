@@ -160,7 +160,7 @@ def main() -> None:
     else:
         print(f"no peer interpreter at {peer_python}: ALS and BPR skipped")
 
-    print(f"\n| method | HR@10 | NDCG@10 | validation HR@10 | chosen on validation | seconds (tuning + fit) |")
+    print("\n| method | HR@10 | NDCG@10 | validation HR@10 | chosen on validation | seconds (tuning + fit) |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
         chosen = (f"{r['epochs']} epochs, dim {args.dim}" if "epochs" in r else

@@ -173,7 +173,7 @@ def rt(args) -> None:
                   .score(vectorizer.transform(test.text), test.label))
         print(f"  test: single {single[-1]:.4f}, ensemble {ensemble[-1]:.4f}, naive Bayes {nb[-1]:.4f}", flush=True)
     name = "entembed text (EmbeddingBag mean, dim 10, words + bigrams, adagrad; dropout, lr, epochs chosen per fold"
-    print(f"\n| rt-polarity model | 10-fold accuracy (mean ± sd) | worst fold |\n|---|---|---|")
+    print("\n| rt-polarity model | 10-fold accuracy (mean ± sd) | worst fold |\n|---|---|---|")
     print(f"| {name}, seed {args.seed}) | {np.mean(single):.4f} ± {np.std(single):.4f} | {min(single):.4f} |")
     if args.seeds > 1:
         print(f"| {name}, mean probability of {args.seeds} seeds) | {np.mean(ensemble):.4f} ± {np.std(ensemble):.4f} | "
