@@ -96,6 +96,24 @@ def test_bias_terms_train_and_round_trip(tmp_path):
     assert len(plain.biases) == 0 and not any(n.startswith("biases") for n, _ in plain.named_parameters())
 
 
+def test_target_range_squashes_predictions_and_round_trips(tmp_path):
+    """target_range=(low, high): outputs pass a sigmoid scaled to the range, in target units, and stay inside it."""
+    frame, _ = planted_table(n=3_000)
+    model = train_table(frame, target="y", categorical=["city"], numeric=["x"],
+                        config=TableConfig(dim=2, hidden=(8,), target_range=(-4.0, 4.0)), epochs=15,
+                        validation=0.2, lr=0.01, quiet=True)
+    assert (model.head.low, model.head.high) == (-4.0, 4.0)
+    assert model.history.epochs[-1]["val_rmse"] < 0.6
+    # hand-computed: a raw output z predicts low + (high - low) * sigmoid(z), whatever the standardisation
+    raw = torch.tensor([[-50.0], [0.0], [np.log(3.0)], [50.0]])
+    np.testing.assert_allclose(model.head.predict(raw), [-4.0, 0.0, 2.0, 4.0], atol=1e-5)
+    extreme = frame.head(20).assign(x=1e6)
+    assert np.all(np.abs(model.predict(extreme)) <= 4.0)
+    loaded = load(save_model(model, tmp_path / "ranged"))
+    assert loaded.config.target_range == (-4.0, 4.0) and (loaded.head.low, loaded.head.high) == (-4.0, 4.0)
+    np.testing.assert_allclose(loaded.predict(frame.head(50)), model.predict(frame.head(50)), rtol=1e-6)
+
+
 def test_binary_and_multiclass_heads(tmp_path):
     rng = np.random.default_rng(1)
     group = rng.integers(0, 6, 2_000)
@@ -141,6 +159,11 @@ def test_unknown_task_and_bad_config_are_refused():
         TableConfig(activation="swish")
     with pytest.raises(InputError, match=r"activation needs one name per hidden layer \(2\)\. Got 1 instead\."):
         TableConfig(hidden=(4, 4), activation=("relu",))
+    with pytest.raises(InputError, match=r"target_range must be \(low, high\) with low < high\. Got \(5, 1\)\."):
+        TableConfig(target_range=(5, 1))
+    with pytest.raises(InputError, match=r"target_range is for regression; the task here is binary\."):
+        train_table(GOOD.assign(y=GOOD["y"] > GOOD["y"].median()), target="y", categorical=["a"],
+                    config=TableConfig(target_range=(0, 1)))
 
 
 def test_file_errors_name_the_file(tmp_path):
@@ -169,9 +192,12 @@ def test_cli_train_table_predict_and_neighbors(tmp_path):
     frame.drop(columns="y").head(20).assign(city=["c1"] * 19 + ["never seen"]).to_csv(rows, index=False)
     folder, out = tmp_path / "model", tmp_path / "out.csv"
     done = run_cli("train", "table", train, "--target", "y", "--categorical", "city,colour", "--numeric", "x",
-                   "-o", folder, "--epochs", "3", "--hidden", "8", "--quiet")
+                   "-o", folder, "--epochs", "3", "--hidden", "8", "--quiet", "--biases", "--target-range", "-9,9",
+                   "--embedding-dropout", "0.1")
     assert done.returncode == 0, done.stderr
     assert "trained 3 epochs (regression)" in done.stdout and "validation rmse" in done.stdout
+    config = load(folder).config
+    assert config.biases and config.target_range == (-9.0, 9.0) and config.embedding_dropout == 0.1
     done = run_cli("predict", folder, rows, "-o", out)
     assert done.returncode == 0, done.stderr
     predicted = pd.read_csv(out)
@@ -195,6 +221,8 @@ def test_cli_errors_and_neighbors_in_process(tmp_path, planted):
               "task must be one of regression, binary, multiclass. Got 'ranking' instead."),
              (["train", "table", str(train), "--target", "y", "--categorical", "city", "--hidden", "8,x", "-q"],
               "--hidden must be comma-separated layer widths such as 64,32. Got '8,x' instead."),
+             (["train", "table", str(train), "--target", "y", "--categorical", "city", "--target-range", "1", "-q"],
+              "--target-range must be two numbers such as 0.5,5.5. Got '1' instead."),
              (["predict", str(tmp_path / "missing"), str(train), "-o", str(tmp_path / "o.csv")], "no such model folder"),
              (["predict", str(folder), str(train.with_suffix(".xyz")), "-o", str(tmp_path / "o.csv")], "no such file")]
     for args, message in cases:

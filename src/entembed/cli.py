@@ -219,6 +219,17 @@ def _widths(value: str) -> tuple[int, ...]:
     return widths
 
 
+def _range(value: str) -> tuple[float, float] | None:
+    """--target-range "0.5,5.5" as (low, high); "" means no range."""
+    if not value:
+        return None
+    try:
+        low, high = (float(part) for part in value.split(","))
+    except ValueError:
+        raise EntembedError(f"--target-range must be two numbers such as 0.5,5.5. Got {value!r} instead.") from None
+    return low, high
+
+
 @train_app.command("table")
 @user_errors
 def train_table_command(
@@ -230,6 +241,10 @@ def train_table_command(
         output: Path = typer.Option(Path("table-model"), "-o", "--output", help="Model folder to write."),
         hidden: str = typer.Option("64,32", "--hidden", help="Hidden layer widths, comma-separated."),
         dropout: float = typer.Option(0.0, "--dropout", help="Dropout after each hidden layer."),
+        embedding_dropout: float = typer.Option(0.0, "--embedding-dropout", help="Dropout on the embeddings."),
+        biases: bool = typer.Option(False, "--biases", help="Also learn a bias per category, added to the output."),
+        target_range: str = typer.Option("", "--target-range", metavar="LOW,HIGH",
+                                         help="Regression: squash predictions into (LOW, HIGH), e.g. 0.5,5.5."),
         dim: Optional[int] = typer.Option(None, "--dim", help="Embedding size (default: min(600, 1.6 n^0.56))."),
         min_count: int = typer.Option(1, "--min-count", help="Rarer categories share the reserved row."),
         validation: float = typer.Option(0.1, "--validation", help="Share of rows held out; metrics each epoch."),
@@ -240,7 +255,8 @@ def train_table_command(
     from .models.tabular import TableConfig, train_table
     from .storage import save_model
 
-    config = TableConfig(dim=dim, hidden=_widths(hidden), dropout=dropout)
+    config = TableConfig(dim=dim, hidden=_widths(hidden), dropout=dropout, embedding_dropout=embedding_dropout,
+                         biases=biases, target_range=_range(target_range))
     model = train_table(file, target=target, categorical=_names("--categorical", categorical),
                         numeric=_names("--numeric", numeric), task=task, config=config, min_count=min_count,
                         epochs=epochs, seed=seed, quiet=quiet, lr=lr, batch_size=batch_size, optimizer=optimizer,

@@ -50,10 +50,19 @@ class Head:
     mean: float = 0.0                               # regression targets are standardised for training
     std: float = 1.0
     target: str = "target"                          # the target column's name, for messages
+    low: float | None = None                        # regression: predictions squashed into (low, high) by a
+    high: float | None = None                       # scaled sigmoid (fastai's y_range), in target units
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise InputError(f"task must be one of {', '.join(TASKS)}. Got {self.task!r} instead.")
+        if (self.low is None) != (self.high is None):
+            raise InputError("a target range needs both ends (low, high).")
+        if self.low is not None:
+            if self.task != "regression":
+                raise InputError(f"a target range is for regression; this head does {self.task}.")
+            if not float(self.low) < float(self.high):
+                raise InputError(f"a target range needs low < high. Got ({self.low!r}, {self.high!r}) instead.")
 
     @classmethod
     def fit(cls, y: Any, task: str | None = None, *, target: str = "target") -> "Head":
@@ -98,10 +107,18 @@ class Head:
         dtype = torch.float32 if self.task == "binary" else torch.int64
         return torch.tensor(index, dtype=dtype)
 
+    def standardized(self, output: torch.Tensor) -> torch.Tensor:
+        """Regression: (n,) predictions in standardised units, squashed into the target range if one is set."""
+        values = output.squeeze(1)
+        if self.low is None:
+            return values
+        low, high = (self.low - self.mean) / self.std, (self.high - self.mean) / self.std
+        return low + (high - low) * torch.sigmoid(values)
+
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Summed loss of a batch; ``output`` is (n, n_outputs)."""
         if self.task == "regression":
-            return F.mse_loss(output.squeeze(1), target, reduction="sum")
+            return F.mse_loss(self.standardized(output), target, reduction="sum")
         if self.task == "binary":
             return F.binary_cross_entropy_with_logits(output.squeeze(1), target, reduction="sum")
         return F.cross_entropy(output, target, reduction="sum")
@@ -118,13 +135,13 @@ class Head:
     def predict(self, output: torch.Tensor) -> np.ndarray:
         """Predictions in the target's own units or labels."""
         if self.task == "regression":
-            return output.squeeze(1).numpy().astype(np.float64) * self.std + self.mean
+            return self.standardized(output).numpy().astype(np.float64) * self.std + self.mean
         return np.asarray(self.classes, dtype=object)[self.probabilities(output).argmax(1)]
 
     def metrics(self, output: torch.Tensor, target: torch.Tensor, prefix: str = "val_") -> dict[str, float]:
         """RMSE and MAE (regression, in target units); accuracy, log-loss and AUC (classification)."""
         if self.task == "regression":
-            error = (output.squeeze(1) - target).numpy().astype(np.float64) * self.std
+            error = (self.standardized(output) - target).numpy().astype(np.float64) * self.std
             return {f"{prefix}rmse": float(np.sqrt(np.mean(error ** 2))), f"{prefix}mae": float(np.mean(np.abs(error)))}
         proba = self.probabilities(output)
         labels = target.numpy().astype(np.int64)

@@ -53,9 +53,15 @@ class TableConfig:
     biases: bool = False                # a learned bias per category (per output), summed into the output;
     #                                     they share the tables' decay and l2 and start at zero
     standardize_target: bool = True     # regression: train on (y - mean) / std, predict in y's units
+    target_range: tuple[float, float] | None = None  # regression: predictions squashed into (low, high) by a
+    #                                     scaled sigmoid; e.g. (0.5, 5.5) for 1-5 ratings (fastai's y_range)
 
     def __post_init__(self) -> None:
         self.hidden = tuple(self.hidden)
+        if self.target_range is not None:
+            if len(self.target_range) != 2 or not float(self.target_range[0]) < float(self.target_range[1]):
+                raise InputError(f"target_range must be (low, high) with low < high. Got {self.target_range!r}.")
+            self.target_range = (float(self.target_range[0]), float(self.target_range[1]))
         for width in self.hidden:
             check_positive_int("hidden layer width", width)
         if self.dim is not None:
@@ -140,6 +146,10 @@ class TableModel(EmbeddingModel):
         head = Head.fit(data.y, task, target=data.target)
         if head.task == "regression" and not config.standardize_target:
             head.mean, head.std = 0.0, 1.0
+        if config.target_range is not None:
+            if head.task != "regression":
+                raise InputError(f"target_range is for regression; the task here is {head.task}.")
+            head.low, head.high = config.target_range
         return cls(data.columns, head, config, seed=seed)
 
     # -- the EmbeddingModel contract ---------------------------------------------------------------------
