@@ -11,7 +11,8 @@ from conftest import run_cli
 from entembed import InputError, load, save_model
 from entembed.data.sequences import read_interactions
 from entembed.data.text import TextEncoder
-from entembed.models.bag import BagConfig, NextItemConfig, train_next_item, train_text
+from entembed.data.bags import Bags
+from entembed.models.bag import BagConfig, NextItemConfig, nb_log_count_ratios, train_next_item, train_text
 from entembed.train import TrainSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -75,6 +76,40 @@ def test_text_model_save_load_round_trip(tmp_path, task, label, bag):
     if task != "regression":
         assert np.allclose(loaded.predict_proba(frame), model.predict_proba(frame))
     assert np.allclose(loaded.tables["words"].vectors, model.tables["words"].vectors)
+
+
+def test_nb_log_count_ratios_count_presence_per_bag():
+    bags = Bags.from_lists([[0, 0, 1], [0], [2], [1, 2]])   # bags 0 and 1 positive, 2 and 3 negative
+    ratios = nb_log_count_ratios(bags, np.array([True, True, False, False]), rows=4)
+    p, q = np.array([3, 2, 1, 1]), np.array([1, 2, 3, 1])   # 1 + bags holding the id (id 0 twice in bag 0: once)
+    assert np.allclose(ratios, np.log(p / 7) - np.log(q / 7))
+    with pytest.raises(InputError, match=r"4 bags but 3 labels\."):
+        nb_log_count_ratios(bags, np.array([True, True, False]), rows=4)
+
+
+def test_nb_weighted_text_model_learns_and_survives_save_and_load(tmp_path):
+    frame = planted_reviews()
+    model = train_text(frame[:1000], text="review", label="sentiment", config=BagConfig(dim=8, nb_weights=True),
+                       encoder=TextEncoder(char_ngrams=(3, 4)), settings=fast())
+    assert (model.predict(frame[1000:]) == frame["sentiment"][1000:].to_numpy()).mean() > 0.95
+    weight = model.bags.token_weight.numpy()
+    weight_of = dict(zip(model.vocab.keys, weight))
+    assert min(weight_of[w] for w in POSITIVE) > 4 and max(weight_of[w] for w in NEGATIVE) < -4
+    assert max(abs(weight_of[w]) for w in NEUTRAL) < 0.3   # in both classes alike
+    save_model(model, tmp_path / "m")
+    loaded = load(tmp_path / "m")
+    assert loaded.config.nb_weights and loaded.encoder == model.encoder
+    assert np.array_equal(loaded.bags.token_weight.numpy(), weight)
+    assert np.allclose(loaded.predict_proba(frame), model.predict_proba(frame))
+
+
+def test_nb_weights_need_a_binary_label():
+    frame = planted_reviews(50).assign(stars=np.arange(50) % 3)
+    with pytest.raises(InputError, match=r"nb_weights needs a binary label \(log-count ratios of two classes\); "
+                                         r"this head does multiclass\."):
+        train_text(frame, text="review", label="stars", task="multiclass", config=BagConfig(nb_weights=True))
+    with pytest.raises(InputError, match=r"nb_weights needs a binary label; a next-item model has none\."):
+        NextItemConfig(nb_weights=True)
 
 
 def test_token_dropout_drops_tokens_in_training_only_and_never_empties_a_bag():

@@ -1,6 +1,8 @@
-"""The tokenizer, the text vocabulary (min_count, size caps, n-grams) and bags of word ids."""
+"""The tokenizer, the text vocabulary (min_count, size caps, word and character n-grams) and bags of word ids."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -8,7 +10,7 @@ import pytest
 
 from entembed import InputError
 from entembed.data.bags import Bags
-from entembed.data.text import TextEncoder, tokenize
+from entembed.data.text import TextEncoder, char_ngrams, tokenize
 
 
 def test_tokenizer_exact_output():
@@ -52,6 +54,34 @@ def test_trigrams_and_fit_encode_equals_encode():
     assert np.array_equal(again.ids, bags.ids) and np.array_equal(again.offsets, bags.offsets)
 
 
+def test_char_ngrams_of_a_word_are_fasttext_subwords_without_the_whole_word():
+    assert char_ngrams("film", (3, 4)) == ["<fi", "fil", "ilm", "lm>", "<fil", "film", "ilm>"]
+    assert char_ngrams("ab", (1, 2)) == ["<", "a", "b", ">", "<a", "ab", "b>"]
+    assert char_ngrams("a", (3, 6)) == []   # "<a>" is the whole word, which has a key of its own
+
+
+def test_char_ngram_keys_counts_and_bags_reach_unseen_words():
+    encoder = TextEncoder(ngrams=2, char_ngrams=(3, 4), char_min_count=2)
+    vocab, bags = encoder.fit_encode(["the film films", "a film"])
+    # counted once per token occurrence: "film" twice and "films" once, so "~<fi" 3 times, "~lm>" twice
+    assert vocab.keys == ["film", "the", "films", "a", "the film", "film films", "a film",
+                          "~<fi", "~fil", "~ilm", "~<fil", "~film", "~lm>", "~ilm>"]
+    assert vocab.counts.tolist() == [2, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 2, 2]
+    assert vocab.decode(bags[1]) == ["a", "film", "a film", "~<fi", "~fil", "~ilm", "~lm>", "~<fil", "~film", "~ilm>"]
+    encoded = encoder.encode(["filmy", "zzz"], vocab)   # unseen words: their known subwords only
+    assert [vocab.decode(b) for b in encoded.to_lists()] == [["~<fi", "~fil", "~ilm", "~<fil", "~film"], []]
+    again = encoder.encode(["the film films", "a film"], vocab)
+    assert np.array_equal(again.ids, bags.ids) and np.array_equal(again.offsets, bags.offsets)
+    assert len(TextEncoder(char_ngrams=(3, 4), max_char_ngrams=2).fit(["the film films"])) == 5
+
+
+def test_encoder_settings_survive_a_json_round_trip():
+    encoder = TextEncoder(min_count=2, ngrams=2, char_ngrams=(3, 6), char_min_count=5, max_char_ngrams=1000)
+    data = json.loads(json.dumps(encoder.to_dict()))
+    assert data["char_ngrams"] == [3, 6]
+    assert TextEncoder.from_dict(data) == encoder and TextEncoder.from_dict(data).char_ngrams == (3, 6)
+
+
 def test_text_column_empty_in_every_row_is_refused():
     with pytest.raises(InputError, match=r"text column 'review' is empty in every row \(3 rows\); "
                                          r"expected at least one token\."):
@@ -63,6 +93,12 @@ def test_encoder_settings_are_checked():
         TextEncoder(ngrams=0)
     with pytest.raises(InputError, match=r"min_count must be an int >= 1\. Got -1 instead\."):
         TextEncoder(min_count=-1)
+    for sizes in ((4, 3), 3, (0, 2), (3, 4, 5)):
+        with pytest.raises(InputError, match=r"char_ngrams must be a pair \(min, max\) of ints with 1 <= min <= max, "
+                                             r"or None\. Got .+ instead\."):
+            TextEncoder(char_ngrams=sizes)
+    with pytest.raises(InputError, match=r"char_min_count must be an int >= 1\. Got 0 instead\."):
+        TextEncoder(char_min_count=0)
 
 
 def test_bags_take_matches_slicing():

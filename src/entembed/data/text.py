@@ -9,6 +9,15 @@ their own ``min_count`` and size cap: no hashing, so no collisions, and an n-gra
 like a word's. They are found on integer codes (one code per distinct token), so only the kept n-grams
 ever become strings; they never span two rows. A bag lists a row's words, then its n-grams. (Pre-tokenised
 tokens that contain a space read as n-grams of their parts when n-grams are on.)
+
+Character n-grams (``char_ngrams=(3, 6)``) are fastText's subwords: the n-grams of each token written with
+boundary markers, ``<word>``, of every length in the range, except the whole ``<word>`` (the token has a
+key of its own). A rare or unseen word then shares rows with the words it is spelled like: ``unwatchable``
+reaches ``~<un``, ``~tch``, ``~able>`` and so on. They are kept as exact keys with their own ``char_min_count``
+and cap, after the word n-grams, so there are no hash collisions and each can be queried; the keys start
+with ``~`` (``~<un``), which the tokenizer never puts before other characters, so they cannot clash with a
+word it yields (a pre-tokenised token such as ``~able`` would). A bag lists them last, each token's in
+turn, so the pooled vector averages words, n-grams and subwords together, as fastText's does.
 """
 
 from __future__ import annotations
@@ -24,10 +33,11 @@ from ..errors import InputError, check_positive_int
 from ..vocab import Vocab
 from .bags import Bags
 
-__all__ = ["TOKEN_PATTERN", "TextEncoder", "tokenize"]
+__all__ = ["CHAR_MARK", "TOKEN_PATTERN", "TextEncoder", "char_ngrams", "tokenize"]
 
 TOKEN_PATTERN = r"\w+(?:'\w+)*|[^\w\s]"
 LINE_BREAK = r"<br\s*/?>"
+CHAR_MARK = "~"   # first character of every character n-gram key: "~<un", "~tch"
 
 
 def tokenize(texts: Iterable[Any] | pd.Series) -> pd.Series:
@@ -42,6 +52,15 @@ def tokenize(texts: Iterable[Any] | pd.Series) -> pd.Series:
     if listed.any():
         tokens[listed] = series[listed].map(lambda v: [str(t) for t in v])
     return tokens
+
+
+def char_ngrams(token: str, sizes: tuple[int, int] = (3, 6)) -> list[str]:
+    """The character n-grams of ``<token>`` of each length in ``sizes`` (shortest first, then by position),
+    without the whole ``<token>``: fastText's subwords. ``char_ngrams("film", (3, 4))`` is
+    ``["<fi", "fil", "ilm", "lm>", "<fil", "film", "ilm>"]``."""
+    marked = f"<{token}>"
+    return [marked[i:i + n] for n in range(sizes[0], min(sizes[1], len(marked) - 1) + 1)
+            for i in range(len(marked) - n + 1)]
 
 
 @dataclass
@@ -77,6 +96,14 @@ class _Tokens:
             code = code * base + self.codes[first + k]
         return code, doc[first]
 
+    def char_keys(self, sizes: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(key of each character n-gram of each distinct token, the index of its token in ``uniques``)."""
+        grams = [char_ngrams(token, sizes) for token in self.uniques]
+        owner = np.repeat(np.arange(len(grams)), [len(g) for g in grams])
+        keys = np.fromiter((CHAR_MARK + g for g in itertools.chain.from_iterable(grams)), dtype=object,
+                           count=len(owner))
+        return keys, owner
+
     def ngram_keys(self, codes: np.ndarray, n: int) -> np.ndarray:
         """The strings of n-gram codes: tokens joined by single spaces."""
         base = max(len(self.uniques), 1)
@@ -95,23 +122,36 @@ class TextEncoder:
     ngrams: int = 1                     # 2 adds word bigrams ("not good") as keys, 3 also trigrams
     ngram_min_count: int | None = None  # keep n-grams seen at least this often (None: min_count)
     max_ngrams: int | None = None       # keep at most this many n-grams of each length (the most frequent)
+    char_ngrams: tuple[int, int] | None = None  # (min, max) length of fastText subwords of each token; None: off
+    char_min_count: int | None = None   # keep character n-grams seen at least this often (None: min_count)
+    max_char_ngrams: int | None = None  # keep at most this many character n-grams (the most frequent)
 
     def __post_init__(self) -> None:
         check_positive_int("min_count", self.min_count)
         check_positive_int("ngrams", self.ngrams)
-        for name in ("max_size", "ngram_min_count", "max_ngrams"):
+        for name in ("max_size", "ngram_min_count", "max_ngrams", "char_min_count", "max_char_ngrams"):
             if getattr(self, name) is not None:
                 check_positive_int(name, getattr(self, name))
+        if self.char_ngrams is not None:
+            sizes = self.char_ngrams
+            is_pair = isinstance(sizes, (tuple, list)) and len(sizes) == 2 and all(
+                isinstance(n, int) and not isinstance(n, bool) for n in sizes)
+            if not (is_pair and 1 <= sizes[0] <= sizes[1]):
+                raise InputError(f"char_ngrams must be a pair (min, max) of ints with 1 <= min <= max, "
+                                 f"or None. Got {sizes!r} instead.")
+            self.char_ngrams = (sizes[0], sizes[1])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TextEncoder":
+        """The encoder of ``to_dict``'s output (also after a JSON round trip, which makes tuples lists)."""
         return cls(**data)
 
     def fit(self, texts: Iterable[Any] | pd.Series, *, column: str = "text") -> Vocab:
-        """The vocabulary of ``texts``: words most frequent first, then each n-gram length likewise."""
+        """The vocabulary of ``texts``: words most frequent first, then each n-gram length likewise, then the
+        character n-grams likewise."""
         return self.fit_encode(texts, column=column)[0]
 
     def fit_encode(self, texts: Iterable[Any] | pd.Series, *, column: str = "text") -> tuple[Vocab, Bags]:
@@ -129,6 +169,14 @@ class TextEncoder:
             kept = _most_frequent(ngram_counts, self.ngram_min_count or self.min_count, self.max_ngrams)
             keys.append(tokens.ngram_keys(distinct[kept], n))
             key_counts.append(ngram_counts[kept])
+        if self.char_ngrams:
+            # a subword is seen as often as the tokens it is part of (twice per token if it occurs twice in it)
+            char_keys, owner = tokens.char_keys(self.char_ngrams)
+            codes, distinct = pd.factorize(char_keys)
+            char_counts = np.bincount(codes, weights=counts[owner], minlength=len(distinct)).astype(np.int64)
+            kept = _most_frequent(char_counts, self.char_min_count or self.min_count, self.max_char_ngrams)
+            keys.append(np.asarray(distinct, dtype=object)[kept])
+            key_counts.append(char_counts[kept])
         vocab = Vocab(np.concatenate(keys).tolist(), np.concatenate(key_counts), name="words")
         return vocab, self._encode_tokens(tokens, vocab)
 
@@ -137,13 +185,15 @@ class TextEncoder:
         return self._encode_tokens(_Tokens.of(texts), vocab)
 
     def _encode_tokens(self, tokens: _Tokens, vocab: Vocab) -> Bags:
-        # each part (words, then each n-gram length) is sorted by document; a bag is its words then n-grams
+        # each part (words, each n-gram length, subwords) is sorted by document; a bag lists them in that order
         parts = [(vocab.encode(tokens.uniques, unknown="ignore")[tokens.codes], tokens.doc_of_token())]
         for n in range(2, self.ngrams + 1):
             codes, doc = tokens.ngram_codes(n)
             known_codes, known_ids = _vocab_ngrams(vocab, tokens, n)
             at = pd.Index(known_codes).get_indexer(codes)
             parts.append((np.where(at >= 0, known_ids[at], -1), doc))
+        if self.char_ngrams:
+            parts.append(_subword_ids(vocab, tokens, self.char_ngrams))
         n_docs = len(tokens.lengths)
         parts = [(ids[ids >= 0], doc[ids >= 0]) for ids, doc in parts]
         counts = [np.bincount(doc, minlength=n_docs) for _, doc in parts]
@@ -176,6 +226,22 @@ def _vocab_ngrams(vocab: Vocab, tokens: _Tokens, n: int) -> tuple[np.ndarray, np
         codes = codes * base + digits[present, k]
     order = np.argsort(codes)
     return codes[order], ids[present][order].astype(np.int32)
+
+
+def _subword_ids(vocab: Vocab, tokens: _Tokens, sizes: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(vocabulary id, document) of every known character n-gram of every token, in token order.
+
+    Each distinct token is split once; its known subword ids are then repeated for each of its occurrences.
+    """
+    keys, owner = tokens.char_keys(sizes)
+    ids = vocab.encode(keys, unknown="ignore")
+    known = ids >= 0
+    ids, owner = ids[known], owner[known]
+    per_token = np.bincount(owner, minlength=len(tokens.uniques))
+    first = np.concatenate([[0], np.cumsum(per_token)[:-1]])
+    n_each = per_token[tokens.codes]
+    within = np.arange(n_each.sum()) - np.repeat(np.cumsum(n_each) - n_each, n_each)
+    return ids[np.repeat(first[tokens.codes], n_each) + within], np.repeat(tokens.doc_of_token(), n_each)
 
 
 def _most_frequent(counts: np.ndarray, min_count: int, max_size: int | None) -> np.ndarray:

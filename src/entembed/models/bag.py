@@ -1,7 +1,9 @@
 """Bag models: an EmbeddingBag pools a row's tokens (or last items) into one vector, then a head predicts.
 
 ``TextModel`` (kind "text") reads a text column and predicts a label through the shared ``Head``
-(regression, binary, multiclass); its word table (words and word n-grams) is ``tables['words']``.
+(regression, binary, multiclass); its word table (words and word n-grams) is ``tables['words']``. With a
+binary label it can weight each token by its naive Bayes log-count ratio, as NBSVM does
+(``BagConfig(nb_weights=True)``).
 ``NextItemModel`` (kind "next-item") reads a user's last N items and scores every item of the catalogue
 as the next one, with a full softmax or a sampled one for large catalogues; its item table is
 ``tables['items']``. Both train by autograd through the one Trainer; batches of bags are gathered with
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from ..train import TrainSettings
 
 __all__ = ["POOLINGS", "SOFTMAX", "BagConfig", "BagEncoder", "BagTask", "TextModel", "NextItemConfig",
-           "NextItemModel", "train_text", "train_next_item"]
+           "NextItemModel", "nb_log_count_ratios", "train_text", "train_next_item"]
 
 POOLINGS = ("mean", "sum", "sqrtn")
 SOFTMAX = ("full", "sampled")
@@ -49,9 +51,12 @@ class BagConfig:
     dropout: float = 0.0      # dropout on the pooled vector (and the hidden layer)
     token_dropout: float = 0.0  # in training, drop each token of a bag with this probability (word dropout)
     init_scale: float = 0.05  # embeddings start uniform in (-init_scale, init_scale)
+    nb_weights: bool = False  # text, binary label: scale each token's vector by its naive Bayes log-count ratio
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
+        if not isinstance(self.nb_weights, bool):
+            raise InputError(f"nb_weights must be True or False. Got {self.nb_weights!r} instead.")
         if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 0:
             raise InputError(f"hidden must be an int >= 0. Got {self.hidden!r} instead.")
         check_fraction("dropout", self.dropout)
@@ -66,12 +71,17 @@ def _config(cls, data: dict[str, Any]):
 
 
 class BagEncoder(torch.nn.Module):
-    """Token dropout, EmbeddingBag (mean, sum or sqrtn pooling), dropout, then an optional ReLU hidden layer."""
+    """Token dropout, EmbeddingBag (mean, sum or sqrtn pooling), dropout, then an optional ReLU hidden layer.
+
+    With ``config.nb_weights`` each token's vector is multiplied by its entry of the ``token_weight`` buffer
+    (saved with the model; ones until the model sets it from its training data) before pooling.
+    """
 
     def __init__(self, rows: int, config: BagConfig, generator: torch.Generator):
         super().__init__()
         self.config = config
-        mode = "mean" if config.pooling == "mean" else "sum"
+        self.register_buffer("token_weight", torch.ones(rows) if config.nb_weights else None)
+        mode = "mean" if config.pooling == "mean" and not config.nb_weights else "sum"
         self.bag = torch.nn.EmbeddingBag(rows, config.dim, mode=mode)
         with torch.no_grad():
             self.bag.weight.uniform_(-config.init_scale, config.init_scale, generator=generator)
@@ -89,10 +99,33 @@ class BagEncoder(torch.nn.Module):
         if self.training and self.config.token_dropout:
             starts, ids = _drop_tokens(starts, ids, self.config.token_dropout)
         weights = None
-        if self.config.pooling == "sqrtn":
+        if self.config.pooling != "sum" and self.bag.mode == "sum":   # sqrtn, or mean with token weights
             lengths = torch.diff(starts, append=torch.tensor([len(ids)]))
-            weights = torch.repeat_interleave(lengths.clamp(min=1).float().rsqrt(), lengths)
+            scale = lengths.clamp(min=1).float()
+            scale = scale.rsqrt() if self.config.pooling == "sqrtn" else scale.reciprocal()
+            weights = torch.repeat_interleave(scale, lengths)
+        if self.token_weight is not None:
+            weights = self.token_weight[ids] if weights is None else weights * self.token_weight[ids]
         return self.after(self.bag(ids, starts, per_sample_weights=weights))
+
+
+def nb_log_count_ratios(bags: Bags, positive: np.ndarray, rows: int, alpha: float = 1.0) -> np.ndarray:
+    """The naive Bayes log-count ratio of each of ``rows`` ids: log((p / |p|) / (q / |q|)), where p (q) is
+    ``alpha`` plus the number of positive (negative) bags that hold the id.
+
+    NBSVM (Wang & Manning 2012) scales its bag-of-n-gram features by these: ids that separate the classes
+    weigh more from the start, while ids seen about as often in both (or only once) stay near 0. Presence is
+    counted, not occurrences, as they do.
+    """
+    positive = np.asarray(positive, dtype=bool)
+    if len(positive) != len(bags):
+        raise InputError(f"{len(bags)} bags but {len(positive)} labels.")
+    bag_of = np.repeat(np.arange(len(bags), dtype=np.int64), bags.lengths)
+    pairs = np.unique(bags.ids.astype(np.int64) * len(bags) + bag_of)   # each (id, bag) once
+    ids, bag = pairs // len(bags), pairs % len(bags)
+    p = alpha + np.bincount(ids[positive[bag]], minlength=rows)
+    q = alpha + np.bincount(ids[~positive[bag]], minlength=rows)
+    return np.log(p / p.sum()) - np.log(q / q.sum())
 
 
 def _drop_tokens(starts: torch.Tensor, ids: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,6 +201,9 @@ class TextModel(EmbeddingModel):
         self.vocab, self.head = vocab, head
         self.config, self.encoder = config or BagConfig(), encoder or TextEncoder()
         self.text_column = text_column
+        if self.config.nb_weights and head.task != "binary":
+            raise InputError(f"nb_weights needs a binary label (log-count ratios of two classes); this head does "
+                             f"{head.task}.")
         generator = torch.Generator().manual_seed(seed)
         self.bags = BagEncoder(len(vocab), self.config, generator)
         self.output = torch.nn.Linear(self.bags.out_dim, head.n_outputs)
@@ -224,13 +260,17 @@ class TextModel(EmbeddingModel):
         return self.head.probabilities(self.outputs(X))
 
     def training_task(self, data: tuple[Any, Any], *, settings: TrainSettings, rng: np.random.Generator) -> BagTask:
-        """``data`` is (texts or Bags, targets)."""
+        """``data`` is (texts or Bags, targets). With ``nb_weights``, the token weights are set here from the
+        training rows (not the validation share)."""
         texts, y = data
         bags = texts if isinstance(texts, Bags) else self.encode(texts)
         target = self.head.encode(y)
         if len(target) != len(bags):
             raise InputError(f"{len(bags)} texts but {len(target)} targets.")
         train, val = _split(len(bags), settings.validation, rng, "rows")
+        if self.config.nb_weights:
+            train_bags, positive = bags.take(train), target[torch.from_numpy(train)].numpy() == 1
+            self.bags.token_weight.copy_(torch.from_numpy(nb_log_count_ratios(train_bags, positive, len(self.vocab))))
         head = self.head
 
         def loss_fn(model, starts, ids, target):
@@ -283,6 +323,8 @@ class NextItemConfig(BagConfig):
         super().__post_init__()
         check_positive_int("history", self.history)
         check_positive_int("negatives", self.negatives)
+        if self.nb_weights:
+            raise InputError("nb_weights needs a binary label; a next-item model has none.")
         if self.softmax not in SOFTMAX:
             raise InputError(f"softmax must be one of {', '.join(SOFTMAX)}. Got {self.softmax!r} instead.")
         if self.tied and self.hidden and self.hidden != self.dim:
