@@ -114,8 +114,8 @@ def nb_log_count_ratios(bags: Bags, positive: np.ndarray, rows: int, alpha: floa
     ``alpha`` plus the number of positive (negative) bags that hold the id.
 
     NBSVM (Wang & Manning 2012) scales its bag-of-n-gram features by these: ids that separate the classes
-    weigh more from the start, while ids seen about as often in both (or only once) stay near 0. Presence is
-    counted, not occurrences, as they do.
+    weigh more from the start, while ids seen about as often in both stay near 0 and ids seen once stay small
+    (about ±log 2 with ``alpha`` 1). Presence is counted, not occurrences, as they do.
     """
     positive = np.asarray(positive, dtype=bool)
     if len(positive) != len(bags):
