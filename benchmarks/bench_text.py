@@ -173,20 +173,37 @@ def rt(args) -> None:
             (words, {"dim": 10, "dropout": 0.5, "nb_weights": True}, {"optimizer": "adagrad", "lr": 0.1}),
             (words, {"dim": 10, "dropout": 0.5, "nb_weights": True, "pooling": "sum"},
              {"optimizer": "adagrad", "lr": 0.03})]
-    print(f"rt-polarity: {len(frame)} sentences; setting and epochs chosen by the mean inner-validation accuracy "
-          f"over the ten folds' training parts (8/9 : 1/9 each), then {args.seeds} seed(s) refitted on each "
-          "fold's whole training part")
+    if args.nested:
+        print(f"rt-polarity: {len(frame)} sentences; nested: for each test fold, setting and epochs chosen by the "
+              f"mean validation accuracy of {args.nested} random 8/9 : 1/9 splits of that fold's training part, "
+              f"then {args.seeds} seed(s) refitted on the whole training part")
+    else:
+        print(f"rt-polarity: {len(frame)} sentences; setting and epochs chosen by the mean inner-validation accuracy "
+              f"over the ten folds' training parts (8/9 : 1/9 each), then {args.seeds} seed(s) refitted on each "
+              "fold's whole training part")
     started = time.perf_counter()
-    best, epochs, pooled = pooled_choice(frame, folds, grid, args.max_epochs, args.seed)
-    print("\nmean inner-validation accuracy by epoch:")
-    for g, (enc_kw, bag_kw, train_kw) in enumerate(grid):
-        print(f"  {enc_kw} {bag_kw} {train_kw}: {' '.join(f'{a:.4f}' for a in pooled[g])}")
-    enc_kw, bag_kw, train_kw = grid[best]
-    print(f"chosen: {enc_kw} {bag_kw} {train_kw}, {epochs} epochs (mean inner-validation accuracy "
-          f"{pooled[best, epochs - 1]:.4f})\n")
+    choices = []
+    if args.nested:  # each test fold's choice reads its own training part only
+        for fold, (train_rows, _) in enumerate(folds, 1):
+            print(f"test fold {fold}:")
+            splits = [(np.arange(len(train_rows)), np.array([], dtype=np.int64))] * args.nested
+            best, epochs, pooled = pooled_choice(frame.iloc[train_rows], splits, grid, args.max_epochs,
+                                                 args.seed + 100 * fold)
+            choices.append((best, epochs))
+            print(f"  chosen: setting {best}, {epochs} epochs ({pooled[best, epochs - 1]:.4f})")
+    else:
+        best, epochs, pooled = pooled_choice(frame, folds, grid, args.max_epochs, args.seed)
+        print("\nmean inner-validation accuracy by epoch:")
+        for g, (enc_kw, bag_kw, train_kw) in enumerate(grid):
+            print(f"  {enc_kw} {bag_kw} {train_kw}: {' '.join(f'{a:.4f}' for a in pooled[g])}")
+        enc_kw, bag_kw, train_kw = grid[best]
+        print(f"chosen: {enc_kw} {bag_kw} {train_kw}, {epochs} epochs (mean inner-validation accuracy "
+              f"{pooled[best, epochs - 1]:.4f})\n")
+        choices = [(best, epochs)] * len(folds)
     single, ensemble, nb = [], [], []
-    for fold, (train_rows, test_rows) in enumerate(folds, 1):
+    for fold, ((train_rows, test_rows), (best, epochs)) in enumerate(zip(folds, choices), 1):
         train, test = frame.iloc[train_rows], frame.iloc[test_rows]
+        enc_kw, bag_kw, train_kw = grid[best]
         probs = []
         for seed in range(args.seed, args.seed + args.seeds):
             model, _ = fit_curve(train, None, TextEncoder(**enc_kw), BagConfig(**bag_kw),
@@ -203,6 +220,9 @@ def rt(args) -> None:
     weighting = ", naive Bayes token weights" if bag_kw.get("nb_weights") else ""
     name = (f"entembed text (EmbeddingBag {bag_kw.get('pooling', 'mean')}{weighting}, dim {bag_kw['dim']}, words + "
             f"bigrams, dropout {bag_kw['dropout']}, adagrad lr {train_kw['lr']}, {epochs} epochs")
+    if args.nested:
+        name = ("entembed text (EmbeddingBag, dim 10, words + bigrams; setting, epochs chosen per fold: "
+                + " ".join(f"{g}/{e}" for g, e in choices))
     print("\n| rt-polarity model | 10-fold accuracy (mean ± sd) | worst fold |\n|---|---|---|")
     print(f"| {name}, seed {args.seed}) | {np.mean(single):.4f} ± {np.std(single):.4f} | {min(single):.4f} |")
     if args.seeds > 1:
@@ -219,6 +239,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-epochs", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3, help="rt-polarity: models averaged (mean probability)")
+    parser.add_argument("--nested", type=int, default=0, metavar="N",
+                        help="rt-polarity: choose per test fold on N splits of its own training part (0: pooled)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadier on a shared machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

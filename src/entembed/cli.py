@@ -9,7 +9,7 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -219,15 +219,16 @@ def _widths(value: str) -> tuple[int, ...]:
     return widths
 
 
-def _range(value: str) -> tuple[float, float] | None:
-    """--target-range "0.5,5.5" as (low, high); "" means no range."""
+def _pair(option: str, value: str, convert: Callable[[str], Any], example: str) -> tuple[Any, Any] | None:
+    """An option given as two comma-separated values (e.g. --target-range "0.5,5.5"); "" means not set."""
     if not value:
         return None
     try:
-        low, high = (float(part) for part in value.split(","))
+        first, second = (convert(part) for part in value.split(","))
     except ValueError:
-        raise EntembedError(f"--target-range must be two numbers such as 0.5,5.5. Got {value!r} instead.") from None
-    return low, high
+        kind = "numbers" if convert is float else "integers"
+        raise EntembedError(f"{option} must be two {kind} such as {example}. Got {value!r} instead.") from None
+    return first, second
 
 
 @train_app.command("table")
@@ -256,7 +257,7 @@ def train_table_command(
     from .storage import save_model
 
     config = TableConfig(dim=dim, hidden=_widths(hidden), dropout=dropout, embedding_dropout=embedding_dropout,
-                         biases=biases, target_range=_range(target_range))
+                         biases=biases, target_range=_pair("--target-range", target_range, float, "0.5,5.5"))
     model = train_table(file, target=target, categorical=_names("--categorical", categorical),
                         numeric=_names("--numeric", numeric), task=task, config=config, min_count=min_count,
                         epochs=epochs, seed=seed, quiet=quiet, lr=lr, batch_size=batch_size, optimizer=optimizer,
@@ -319,6 +320,11 @@ def train_text_command(
         ngrams: int = typer.Option(1, "--ngrams", help="2 adds word bigrams as keys, 3 also trigrams."),
         ngram_min_count: Optional[int] = typer.Option(None, "--ngram-min-count",
                                                       help="Keep n-grams seen this often (default: --min-count)."),
+        char_ngrams: str = typer.Option("", "--char-ngrams", metavar="MIN,MAX",
+                                        help="Also fastText subwords: character n-grams of these lengths, e.g. 3,6."),
+        nb_weights: bool = typer.Option(False, "--nb-weights",
+                                        help="Binary labels: weight each token by its naive Bayes log-count ratio."),
+        dropout: float = typer.Option(0.0, "--dropout", help="Dropout on the pooled vector."),
         pooling: str = PoolingOpt, hidden: int = HiddenOpt,
         epochs: Optional[int] = EpochsOpt, dim: int = DimOpt, seed: int = SeedOpt, quiet: bool = QuietOpt,
         optimizer: str = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
@@ -333,8 +339,9 @@ def train_text_command(
 
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
                              validation=validation, patience=patience, quiet=quiet)
-    encoder = TextEncoder(min_count=min_count, max_size=max_size, ngrams=ngrams, ngram_min_count=ngram_min_count)
-    config = BagConfig(dim=dim, pooling=pooling, hidden=hidden)
+    encoder = TextEncoder(min_count=min_count, max_size=max_size, ngrams=ngrams, ngram_min_count=ngram_min_count,
+                          char_ngrams=_pair("--char-ngrams", char_ngrams, int, "3,6"))
+    config = BagConfig(dim=dim, pooling=pooling, hidden=hidden, dropout=dropout, nb_weights=nb_weights)
     frame = read_table(file, columns=[text, label])
     model = train_text(frame, text=text, label=label, task=task, encoder=encoder, config=config, settings=settings)
     save_model(model, output, settings=settings)
