@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from conftest import run_cli
 from entembed import InputError, load, save_model
@@ -132,6 +133,21 @@ def test_token_dropout_drops_tokens_in_training_only_and_never_empties_a_bag():
     assert not torch.equal(encoder(starts, ids), encoder(starts, ids))
     with pytest.raises(InputError, match=r"token_dropout must be a number in \[0, 1\)\. Got 1\.0 instead\."):
         BagConfig(token_dropout=1.0)
+
+
+def test_same_seed_same_weights_within_one_process():
+    """The dense layers are seeded too, not drawn from torch's global generator wherever it happens to be."""
+    frame = planted_reviews(200)
+    texts = [train_text(frame, text="review", label="sentiment", config=BagConfig(dim=4, hidden=3, dropout=0.2),
+                        settings=fast(epochs=2)) for _ in range(2)]
+    torch.rand(5)  # moves the global generator between the two next-item models
+    log = pd.DataFrame({"user": np.repeat(np.arange(30), 6), "item": np.arange(180) % 40, "time": 0})
+    data = read_interactions(log, user="user", item="item", time="time")
+    items = [train_next_item(data, config=NextItemConfig(dim=8, history=3, tied=False, hidden=8),
+                             settings=fast(epochs=1)) for _ in range(2)]
+    for first, second in (texts, items):
+        for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
+            assert torch.equal(a, b), name
 
 
 @pytest.mark.parametrize("config", [dict(), dict(tied=False, hidden=8), dict(softmax="sampled", negatives=20)])

@@ -204,9 +204,10 @@ class TextModel(EmbeddingModel):
         if self.config.nb_weights and head.task != "binary":
             raise InputError(f"nb_weights needs a binary label (log-count ratios of two classes); this head does "
                              f"{head.task}.")
-        generator = torch.Generator().manual_seed(seed)
-        self.bags = BagEncoder(len(vocab), self.config, generator)
-        self.output = torch.nn.Linear(self.bags.out_dim, head.n_outputs)
+        with torch.random.fork_rng():  # the dense layers draw from torch's global generator: seed it here
+            torch.manual_seed(seed)
+            self.bags = BagEncoder(len(vocab), self.config, torch.Generator().manual_seed(seed))
+            self.output = torch.nn.Linear(self.bags.out_dim, head.n_outputs)
 
     def vocabs(self) -> dict[str, Vocab]:
         return {"words": self.vocab}
@@ -342,7 +343,9 @@ class NextItemModel(EmbeddingModel):
         super().__init__()
         self.vocab, self.config = vocab, config or NextItemConfig()
         generator = torch.Generator().manual_seed(seed)
-        self.bags = BagEncoder(len(vocab), self.config, generator)
+        with torch.random.fork_rng():  # the hidden layer draws from torch's global generator: seed it here
+            torch.manual_seed(seed)
+            self.bags = BagEncoder(len(vocab), self.config, generator)
         self.item_bias = torch.nn.Parameter(torch.zeros(len(vocab)))
         if not self.config.tied:
             self.out_items = torch.nn.Parameter(
