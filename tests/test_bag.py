@@ -140,7 +140,6 @@ def test_same_seed_same_weights_within_one_process():
     frame = planted_reviews(200)
     texts = [train_text(frame, text="review", label="sentiment", config=BagConfig(dim=4, hidden=3, dropout=0.2),
                         settings=fast(epochs=2)) for _ in range(2)]
-    torch.rand(5)  # moves the global generator between the two next-item models
     log = pd.DataFrame({"user": np.repeat(np.arange(30), 6), "item": np.arange(180) % 40, "time": 0})
     data = read_interactions(log, user="user", item="item", time="time")
     items = [train_next_item(data, config=NextItemConfig(dim=8, history=3, tied=False, hidden=8),

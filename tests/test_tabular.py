@@ -1,5 +1,8 @@
 """Table model: planted structure recovered, every task, unseen categories, bad input, save/load, CLI."""
 
+import re
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,6 +115,10 @@ def test_target_range_squashes_predictions_and_round_trips(tmp_path):
     loaded = load(save_model(model, tmp_path / "ranged"))
     assert loaded.config.target_range == (-4.0, 4.0) and (loaded.head.low, loaded.head.high) == (-4.0, 4.0)
     np.testing.assert_allclose(loaded.predict(frame.head(50)), model.predict(frame.head(50)), rtol=1e-6)
+    # the config's range is the one applied, however the model is built
+    rebuilt = TableModel(model.columns, replace(model.head, low=None, high=None), TableConfig(target_range=(0, 1)))
+    assert (rebuilt.head.low, rebuilt.head.high) == (0.0, 1.0)
+    assert TableModel(model.columns, model.head, TableConfig()).head.low is None
 
 
 def test_binary_and_multiclass_heads(tmp_path):
@@ -159,9 +166,11 @@ def test_unknown_task_and_bad_config_are_refused():
         TableConfig(activation="swish")
     with pytest.raises(InputError, match=r"activation needs one name per hidden layer \(2\)\. Got 1 instead\."):
         TableConfig(hidden=(4, 4), activation=("relu",))
-    with pytest.raises(InputError, match=r"target_range must be \(low, high\) with low < high\. Got \(5, 1\)\."):
-        TableConfig(target_range=(5, 1))
-    with pytest.raises(InputError, match=r"target_range is for regression; the task here is binary\."):
+    for bad in [(5, 1), (0, float("inf")), 5, "ab"]:
+        with pytest.raises(InputError, match=rf"target_range must be \(low, high\): two finite numbers with low < "
+                                             rf"high\. Got {re.escape(repr(bad))} instead\."):
+            TableConfig(target_range=bad)
+    with pytest.raises(InputError, match=r"a target range is for regression; the task here is binary\."):
         train_table(GOOD.assign(y=GOOD["y"] > GOOD["y"].median()), target="y", categorical=["a"],
                     config=TableConfig(target_range=(0, 1)))
 

@@ -324,7 +324,7 @@ def train_text_command(
                                         help="Also fastText subwords: character n-grams of these lengths, e.g. 3,6."),
         nb_weights: bool = typer.Option(False, "--nb-weights",
                                         help="Binary labels: weight each token by its naive Bayes log-count ratio."),
-        dropout: float = typer.Option(0.0, "--dropout", help="Dropout on the pooled vector."),
+        dropout: float = typer.Option(0.0, "--dropout", help="Dropout on the pooled vector (and the hidden layer)."),
         pooling: str = PoolingOpt, hidden: int = HiddenOpt,
         epochs: Optional[int] = EpochsOpt, dim: int = DimOpt, seed: int = SeedOpt, quiet: bool = QuietOpt,
         optimizer: str = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,

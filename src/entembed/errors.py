@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["EntembedError", "InputError", "ModelFileError", "MissingExtraError", "check_positive_int", "check_fraction"]
+import math
+
+__all__ = ["EntembedError", "InputError", "ModelFileError", "MissingExtraError", "check_positive_int", "check_fraction",
+           "check_range"]
 
 
 class EntembedError(Exception):
@@ -38,3 +41,14 @@ def check_fraction(name: str, value: float, *, allow_zero: bool = True) -> float
         bound = "[0, 1)" if allow_zero else "(0, 1)"
         raise InputError(f"{name} must be a number in {bound}. Got {value!r} instead.")
     return float(value)
+
+
+def check_range(name: str, value: object) -> tuple[float, float]:
+    """Return ``value`` as (low, high) floats if it is two finite numbers with low < high."""
+    try:
+        low, high = (float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (math.isfinite(low) and math.isfinite(high) and low < high) or isinstance(value, (str, bytes)):
+        raise InputError(f"{name} must be (low, high): two finite numbers with low < high. Got {value!r} instead.")
+    return low, high

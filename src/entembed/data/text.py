@@ -60,7 +60,7 @@ def char_ngrams(token: str, sizes: tuple[int, int] = (3, 6)) -> list[str]:
     ``["<fi", "fil", "ilm", "lm>", "<fil", "film", "ilm>"]``."""
     marked = f"<{token}>"
     return [marked[i:i + n] for n in range(sizes[0], min(sizes[1], len(marked) - 1) + 1)
-            for i in range(len(marked) - n + 1)]
+            for i in range(len(marked) - n + 1) if n > 1 or 0 < i < len(marked) - 1]  # as fastText: no lone marks
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
+from ..errors import InputError, check_range
 from ..evaluate import roc_auc
 
 __all__ = ["TASKS", "Head", "infer_task"]
@@ -56,13 +56,10 @@ class Head:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise InputError(f"task must be one of {', '.join(TASKS)}. Got {self.task!r} instead.")
-        if (self.low is None) != (self.high is None):
-            raise InputError("a target range needs both ends (low, high).")
-        if self.low is not None:
+        if self.low is not None or self.high is not None:
+            self.low, self.high = check_range("a target range", (self.low, self.high))
             if self.task != "regression":
-                raise InputError(f"a target range is for regression; this head does {self.task}.")
-            if not float(self.low) < float(self.high):
-                raise InputError(f"a target range needs low < high. Got ({self.low!r}, {self.high!r}) instead.")
+                raise InputError(f"a target range is for regression; the task here is {self.task}.")
 
     @classmethod
     def fit(cls, y: Any, task: str | None = None, *, target: str = "target") -> "Head":

@@ -9,7 +9,7 @@ the one Trainer (``AutogradTask``), so validation metrics, early stopping and hi
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..data.tables import TableColumns, TableData, as_frame, read_tabular
-from ..errors import InputError, check_fraction, check_positive_int
+from ..errors import InputError, check_fraction, check_positive_int, check_range
 from ..vocab import Vocab
 from .base import EmbeddingModel, register_model
 from .heads import TASKS, Head
@@ -59,9 +59,7 @@ class TableConfig:
     def __post_init__(self) -> None:
         self.hidden = tuple(self.hidden)
         if self.target_range is not None:
-            if len(self.target_range) != 2 or not float(self.target_range[0]) < float(self.target_range[1]):
-                raise InputError(f"target_range must be (low, high) with low < high. Got {self.target_range!r}.")
-            self.target_range = (float(self.target_range[0]), float(self.target_range[1]))
+            self.target_range = check_range("target_range", self.target_range)
         for width in self.hidden:
             check_positive_int("hidden layer width", width)
         if self.dim is not None:
@@ -104,8 +102,9 @@ class TableModel(EmbeddingModel):
 
     def __init__(self, columns: TableColumns, head: Head, config: TableConfig | None = None, *, seed: int = 0):
         super().__init__()
-        self.columns, self.head, self.config = columns, head, config or TableConfig()
-        cfg = self.config
+        self.config = cfg = config or TableConfig()
+        low, high = cfg.target_range or (None, None)  # the config's range is the one the head applies
+        self.columns, self.head = columns, replace(head, low=low, high=high)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.embeddings = nn.ModuleList()
@@ -146,10 +145,6 @@ class TableModel(EmbeddingModel):
         head = Head.fit(data.y, task, target=data.target)
         if head.task == "regression" and not config.standardize_target:
             head.mean, head.std = 0.0, 1.0
-        if config.target_range is not None:
-            if head.task != "regression":
-                raise InputError(f"target_range is for regression; the task here is {head.task}.")
-            head.low, head.high = config.target_range
         return cls(data.columns, head, config, seed=seed)
 
     # -- the EmbeddingModel contract ---------------------------------------------------------------------
