@@ -115,7 +115,9 @@ def nb_log_count_ratios(bags: Bags, positive: np.ndarray, rows: int, alpha: floa
 
     NBSVM (Wang & Manning 2012) scales its bag-of-n-gram features by these: ids that separate the classes
     weigh more from the start, while ids seen about as often in both stay near 0 and ids seen once stay small
-    (about ±log 2 with ``alpha`` 1). Presence is counted, not occurrences, as they do.
+    (about ±log 2 with ``alpha`` 1) when the classes are balanced; with unbalanced classes every ratio is
+    shifted by log(|q| / |p|), the value an id never seen in training gets. Presence is counted, not
+    occurrences, as they do.
     """
     positive = np.asarray(positive, dtype=bool)
     if len(positive) != len(bags):
