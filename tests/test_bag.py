@@ -199,7 +199,7 @@ def test_cli_train_text_then_neighbors_and_predict(tmp_path):
     assert "no column 'body'; the columns are 'review', 'sentiment'." in result.stderr
     result = run_cli("train", "text", tmp_path / "reviews.csv", "--text", "review", "--label", "sentiment",
                      "-o", tmp_path / "subwords", "--epochs", "2", "--dim", "8", "--quiet", "--char-ngrams", "3,4",
-                     "--nb-weights", "--dropout", "0.2")
+                     "--nb-weights", "--dropout", "0.2", "--threads", "1")
     assert result.returncode == 0, result.stderr
     model = load(tmp_path / "subwords")
     assert model.encoder.char_ngrams == (3, 4) and model.config.nb_weights and model.config.dropout == 0.2

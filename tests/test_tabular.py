@@ -202,7 +202,7 @@ def test_cli_train_table_predict_and_neighbors(tmp_path):
     folder, out = tmp_path / "model", tmp_path / "out.csv"
     done = run_cli("train", "table", train, "--target", "y", "--categorical", "city,colour", "--numeric", "x",
                    "-o", folder, "--epochs", "3", "--hidden", "8", "--quiet", "--biases", "--target-range", "-9,9",
-                   "--embedding-dropout", "0.1")
+                   "--embedding-dropout", "0.1", "--threads", "1")
     assert done.returncode == 0, done.stderr
     assert "trained 3 epochs (regression)" in done.stdout and "validation rmse" in done.stdout
     config = load(folder).config

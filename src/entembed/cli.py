@@ -251,7 +251,8 @@ def train_table_command(
         validation: float = typer.Option(0.1, "--validation", help="Share of rows held out; metrics each epoch."),
         patience: Optional[int] = PatienceOpt, epochs: Optional[int] = EpochsOpt, seed: int = SeedOpt,
         quiet: bool = QuietOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
-        optimizer: str = typer.Option("adam", "--optimizer", help="sgd, adagrad, rmsprop or adam.")) -> None:
+        optimizer: str = typer.Option("adam", "--optimizer", help="sgd, adagrad, rmsprop or adam."),
+        threads: Optional[int] = ThreadsOpt) -> None:
     """Learn entity embeddings of the categorical columns of FILE by predicting --target."""
     from .models.tabular import TableConfig, train_table
     from .storage import save_model
@@ -261,7 +262,7 @@ def train_table_command(
     model = train_table(file, target=target, categorical=_names("--categorical", categorical),
                         numeric=_names("--numeric", numeric), task=task, config=config, min_count=min_count,
                         epochs=epochs, seed=seed, quiet=quiet, lr=lr, batch_size=batch_size, optimizer=optimizer,
-                        validation=validation, patience=patience)
+                        validation=validation, patience=patience, threads=threads)
     save_model(model, output)
     report_training(model, output)
 
@@ -329,7 +330,7 @@ def train_text_command(
         epochs: Optional[int] = EpochsOpt, dim: int = DimOpt, seed: int = SeedOpt, quiet: bool = QuietOpt,
         optimizer: str = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
         validation: float = typer.Option(0.0, "--validation", help="Share of rows held out; metrics each epoch."),
-        patience: Optional[int] = PatienceOpt) -> None:
+        patience: Optional[int] = PatienceOpt, threads: Optional[int] = ThreadsOpt) -> None:
     """Learn word embeddings from the texts in FILE by predicting their label."""
     from .data.pairs import read_table
     from .data.text import TextEncoder
@@ -338,7 +339,7 @@ def train_text_command(
     from .train import TrainSettings
 
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                             validation=validation, patience=patience, quiet=quiet)
+                             validation=validation, patience=patience, quiet=quiet, threads=threads)
     encoder = TextEncoder(min_count=min_count, max_size=max_size, ngrams=ngrams, ngram_min_count=ngram_min_count,
                           char_ngrams=_pair("--char-ngrams", char_ngrams, int, "3,6"))
     config = BagConfig(dim=dim, pooling=pooling, hidden=hidden, dropout=dropout, nb_weights=nb_weights)
@@ -368,7 +369,7 @@ def train_sequence_command(
         lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
         validation: float = typer.Option(0.0, "--validation",
                                          help="Share of users whose last item is held out; HR@10 each epoch."),
-        patience: Optional[int] = PatienceOpt) -> None:
+        patience: Optional[int] = PatienceOpt, threads: Optional[int] = ThreadsOpt) -> None:
     """Learn item embeddings from each user's history in FILE by predicting the next item."""
     from .data.sequences import read_interactions
     from .models.bag import NextItemConfig, train_next_item
@@ -376,7 +377,7 @@ def train_sequence_command(
     from .train import TrainSettings
 
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                             validation=validation, patience=patience, quiet=quiet)
+                             validation=validation, patience=patience, quiet=quiet, threads=threads)
     config = NextItemConfig(dim=dim, pooling=pooling, hidden=hidden, history=history, softmax=softmax,
                             negatives=negatives, tied=tied)
     interactions = read_interactions(file, user=user, item=item, time=time, min_count=min_count)
