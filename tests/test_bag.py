@@ -207,6 +207,9 @@ def test_cli_train_text_then_neighbors_and_predict(tmp_path):
     result = run_cli("train", "text", tmp_path / "reviews.csv", "--text", "review", "--label", "sentiment",
                      "-o", tmp_path / "bad", "--char-ngrams", "3")
     assert result.returncode == 2 and "--char-ngrams must be two integers such as 3,6. Got '3' instead." in result.stderr
+    result = run_cli("train", "text", tmp_path / "reviews.csv", "--text", "review", "--label", "sentiment",
+                     "-o", tmp_path / "bad", "--char-ngrams", "6,3", "--min-count", "0")
+    assert result.returncode == 2 and "error: --min-count must be an int >= 1. Got 0 instead." in result.stderr
 
 
 def test_cli_train_sequence(tmp_path):

@@ -37,7 +37,7 @@ def test_user_errors_exit_2_with_one_line_and_no_traceback(tmp_path, pairs_csv):
     assert "Traceback" not in missing.stderr
     bad_dim = run_cli("train", "pairs", pairs_csv, "--left", "book", "--right", "link", "--dim", "0", "--quiet",
                       "-o", tmp_path / "m")
-    assert bad_dim.returncode == 2 and bad_dim.stderr.strip() == "error: dim must be an int >= 1. Got 0 instead."
+    assert bad_dim.returncode == 2 and bad_dim.stderr.strip() == "error: --dim must be an int >= 1. Got 0 instead."
     assert not (tmp_path / "m").exists()
     no_model = run_cli("neighbors", tmp_path / "nope", "x")
     assert no_model.returncode == 2 and "no such model folder" in no_model.stderr

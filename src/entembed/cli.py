@@ -6,6 +6,7 @@ User errors (bad files, unknown keys, invalid options) print one line and exit w
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ app.add_typer(train_app, name="train")
 
 def user_errors(command: Callable) -> Callable:
     """Turn entembed's input errors (and unknown keys) into one line on stderr and exit code 2."""
+    flags = _flags(command)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -30,10 +32,22 @@ def user_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except (EntembedError, KeyError, FileNotFoundError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            typer.echo(f"error: {message}", err=True)
+            name, _, rest = message.partition(" ")
+            typer.echo(f"error: {flags[name] + ' ' + rest if name in flags else message}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def _flags(command: Callable) -> dict[str, str]:
+    """Each option's Python name -> its long flag ("min_count" -> "--min-count"), so that a message opening
+    with a setting's name ("min_count must be ...") names the flag the user typed instead."""
+    flags = {}
+    for name, parameter in inspect.signature(command).parameters.items():
+        long = [d for d in getattr(parameter.default, "param_decls", None) or () if d.startswith("--")]
+        if long:
+            flags[name] = long[0]
+    return flags
 
 
 def report_training(model, output: Path) -> None:
