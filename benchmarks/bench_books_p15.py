@@ -1,7 +1,7 @@
 """Wikipedia books sample (p15_books.ndjson) (issue 3): counts, training time, same-author neighbours.
 
 Reads ``../shared/data/wikipedia-books/p15_books.ndjson`` with ``read_books`` (defaults, min_count=4), trains
-a ``PairModel.for_pairs`` with ``Trainer`` defaults for each seed, and measures:
+a ``PairModel.for_data`` with ``Trainer`` defaults for each seed, and measures:
 
 * the three counts (books, links, pairs) and the training time;
 * the same-author share: among books whose author (``books.info['author']``) is shared with at least one
@@ -89,7 +89,7 @@ def main() -> None:
 
     runs = []
     for seed in args.seeds:
-        model = PairModel.for_pairs(pairs, seed=seed)   # default settings; the seed sets the initial tables
+        model = PairModel.for_data(pairs, seed=seed)   # default settings; the seed sets the initial tables
         trainer = Trainer(seed=seed, quiet=True)        # default settings; the seed sets batches and negatives
         started, cpu_started = time.perf_counter(), time.process_time()
         history = trainer.fit(model, pairs)
@@ -110,7 +110,7 @@ def main() -> None:
              f"- `read_books(\"p15_books.ndjson\")` (defaults, min_count=4): **{n_books:,} books, {n_links:,} links, "
              f"{n_pairs:,} pairs** ({books.n_books_read:,} lines read; {without_pairs} books keep no link, "
              f"their vectors stay zero, so their cosine with every book is 0); read in {read_seconds:.2f} s.",
-             f"- Training with defaults (`PairModel.for_pairs(pairs, seed=s)`, `Trainer(seed=s)`): "
+             f"- Training with defaults (`PairModel.for_data(pairs, seed=s)`, `Trainer(seed=s)`): "
              f"{runs[0]['epochs']} epochs, {np.median(times):.2f} s median over {len(runs)} seeds "
              f"(min {times.min():.2f} s, max {times.max():.2f} s; CPU time, all threads: median "
              f"{np.median([r['cpu_seconds'] for r in runs]):.2f} s).",

@@ -19,7 +19,8 @@ import torch
 
 from movielens import CATEGORICAL, NUMERIC, split
 
-from entembed.models.tabular import TableConfig, TableModel, train_table
+from entembed.api import train_table
+from entembed.models.tabular import TableConfig, TableModel
 
 #: Chosen on the validation share of u1.base (see BENCHMARKS.md for the configurations tried): predictions
 #: squashed into (0.5, 5.5) by a scaled sigmoid, which also allowed less dropout.

@@ -113,7 +113,7 @@ def main() -> None:
     import torch
 
     from entembed.data.sequences import read_interactions
-    from entembed.models.bag import NextItemConfig, NextItemModel
+    from entembed.models import NextItemConfig, NextItemModel
     from entembed.train import Trainer, TrainSettings
 
     torch.set_num_threads(1)  # small batches: one thread is faster, and steady on a shared machine

@@ -3,7 +3,7 @@
 On ``planted_books(seed=0)`` (37,020 books, 41,758 links, 772,800 pairs; ratio 2, about 2.32M samples an
 epoch) this measures, each method in its own subprocess so that peak memory is its own:
 
-* ``entembed``: ``PairModel.for_pairs(pairs)`` and ``Trainer(quiet=True)``, default settings;
+* ``entembed``: ``PairModel.for_data(pairs)`` and ``Trainer(quiet=True)``, default settings;
 * ``replica``: a faithful replica of the reference Keras model (Keras 3 on the torch backend): two
   Embedding(..., 50) tables, Dot(normalize=True), Reshape, MSE on labels 1/-1, Adam, and the reference's own
   Python generator (1,024 positives from ``random.sample`` and 2,048 uniform negatives rejected with a Python
@@ -116,7 +116,7 @@ def run_entembed(args) -> dict:
     graph = load_graph(args.seed)
     pairs = graph.pairs
     memory_before = peak_mb()
-    model = PairModel.for_pairs(pairs)      # default settings
+    model = PairModel.for_data(pairs)      # default settings
     trainer = Trainer(quiet=True)           # default settings
     epochs: list[dict] = []
     clock = Clock()

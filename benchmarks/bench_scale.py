@@ -25,7 +25,7 @@ def main() -> None:
     graph = planted_books(n_books, n_links, args.pairs, seed=0)
     print(f"{graph.pairs!r}: generated in {time.perf_counter() - started:.1f}s; "
           f"random genre@10 {chance_agreement(graph.book_genre):.3f}")
-    model = PairModel.for_pairs(graph.pairs)
+    model = PairModel.for_data(graph.pairs)
 
     def report(epoch: int, record: dict) -> None:
         agreement = neighbour_agreement(model.tables["books"], graph.book_genre, sample=5000)

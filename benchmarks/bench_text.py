@@ -37,9 +37,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from entembed.data.text import TextEncoder
-from entembed.models.bag import BagConfig, TextModel
-from entembed.models.heads import Head
+from entembed.data.text import TextEncoder, read_text
+from entembed.models import BagConfig, TextModel
 from entembed.train import Trainer, TrainSettings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -68,17 +67,16 @@ def read_rt(folder: Path = RT) -> pd.DataFrame:
 def fit_curve(train: pd.DataFrame, val: pd.DataFrame | None, encoder: TextEncoder, config: BagConfig,
               settings: TrainSettings) -> tuple[TextModel, list[float]]:
     """Train on ``train``; the validation accuracy after each epoch (when ``val`` is given)."""
-    vocab, bags = encoder.fit_encode(train["text"])
-    head = Head.fit(train["label"], "binary", target="label")
-    model = TextModel(vocab, head, config, encoder, seed=settings.seed)
-    val_bags = encoder.encode(val["text"], vocab) if val is not None else None
+    data = read_text(train, text="text", label="label", encoder=encoder)
+    model = TextModel.for_data(data, config, seed=settings.seed, task="binary")
+    val_bags = encoder.encode(val["text"], data.vocab) if val is not None else None
     curve: list[float] = []
 
     def on_epoch(epoch: int, record: dict) -> None:
         if val_bags is not None:
             curve.append(float((model.head.predict(model.outputs(val_bags)) == val["label"].to_numpy()).mean()))
 
-    Trainer(settings).fit(model, (bags, train["label"]), on_epoch=on_epoch)
+    Trainer(settings).fit(model, data, on_epoch=on_epoch)
     return model, curve
 
 

@@ -3,6 +3,8 @@ with exact messages, and `entembed train text` / `train sequence` work from the 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +15,8 @@ from entembed import InputError, load, save_model
 from entembed.data.sequences import read_interactions
 from entembed.data.text import TextEncoder
 from entembed.data.bags import Bags
-from entembed.models.bag import BagConfig, NextItemConfig, nb_log_count_ratios, train_next_item, train_text
+from entembed import BagConfig, NextItemConfig, train_next_item, train_text
+from entembed.models.bags import nb_log_count_ratios
 from entembed.train import TrainSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -116,7 +119,7 @@ def test_nb_weights_need_a_binary_label():
 def test_token_dropout_drops_tokens_in_training_only_and_never_empties_a_bag():
     import torch
 
-    from entembed.models.bag import BagEncoder, _drop_tokens
+    from entembed.models.bags import BagEncoder, _drop_tokens
 
     starts, ids = torch.tensor([0, 1, 1, 4]), torch.arange(104)   # lengths 1, 0, 3, 100
     torch.manual_seed(0)
@@ -213,13 +216,39 @@ def test_cli_train_text_then_neighbors_and_predict(tmp_path):
 
 
 def test_cli_train_sequence(tmp_path):
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"user": np.repeat(np.arange(40), 8), "movie": rng.integers(0, 30, 320),
-                          "stamp": np.tile(np.arange(8), 40)})
-    frame.to_csv(tmp_path / "log.csv", index=False)
+    from test_sequences import planted_histories
+
+    planted_histories(n_clusters=6, per_cluster=10, n_users=160, length=12, seed=1).rename(
+        columns={"item": "movie", "time": "stamp"}).to_csv(tmp_path / "log.csv", index=False)
     result = run_cli("train", "sequence", tmp_path / "log.csv", "--user", "user", "--item", "movie", "--time",
-                     "stamp", "--history", "3", "-o", tmp_path / "seq", "--epochs", "2", "--dim", "8", "--quiet",
-                     "--validation", "0.25")
+                     "stamp", "--history", "3", "-o", tmp_path / "seq", "--epochs", "6", "--dim", "16", "--quiet",
+                     "--validation", "0.25", "--lr", "0.02")
     assert result.returncode == 0, result.stderr
-    assert "validation" in result.stdout and "hr@10" in result.stdout
-    assert load(tmp_path / "seq").tables["items"].dim == 8
+    hr = float(re.search(r"hr@10 ([0-9.]+)", result.stdout).group(1))
+    assert hr > 0.6, result.stdout   # chance: 10 of 60 items; a user's cluster holds 10 items
+    items = load(tmp_path / "seq").tables["items"]
+    assert items.dim == 8 * 2
+    neighbours = items.most_similar("3", topn=5)
+    assert sum(int(key) // 10 == 0 for key, _ in neighbours) >= 4   # item 3's cluster is items 0-9
+
+
+def test_cli_names_the_optimizer_flag_for_an_optimizer_the_model_lacks(tmp_path):
+    pd.DataFrame({"review": ["good film", "bad film"] * 5, "sentiment": [1, 0] * 5}).to_csv(tmp_path / "r.csv",
+                                                                                         index=False)
+    result = run_cli("train", "text", tmp_path / "r.csv", "--text", "review", "--label", "sentiment",
+                     "--optimizer", "adamw", "-o", tmp_path / "m")
+    assert result.returncode == 2
+    assert result.stderr == ("error: --optimizer must be one of sgd, adagrad, rmsprop, adam for a text model. "
+                             "Got 'adamw' instead.\n")
+    assert not (tmp_path / "m").exists()
+
+
+def test_text_validation_is_a_clean_hold_out():
+    """Defect: the vocabulary was fitted on every row before the validation rows were held out."""
+    frame = pd.DataFrame({"review": [f"word{i} common" for i in range(40)], "sentiment": [0, 1] * 20})
+    model = train_text(frame, text="review", label="sentiment", config=BagConfig(dim=4),
+                       settings=TrainSettings(epochs=1, validation=0.25, quiet=True, seed=3))
+    held = set(range(40)) - {int(k[4:]) for k in model.vocab.keys if k.startswith("word")}
+    assert len(held) == 10 and "common" in model.vocab   # the 10 held-out rows' own words are not in the vocab
+    assert "val_accuracy" in model.history.epochs[0]
+

@@ -92,3 +92,14 @@ def test_untrained_keys_repeated_exclusions_and_bad_k():
     point = emb.query_vector(["k1", "k2"], ["k0"], metric="euclidean")[0]
     np.testing.assert_allclose(point, vectors[1] + vectors[2] - vectors[0])
     assert Vocab.build([3, 3, 1]).encode([3, 1]).tolist() == [0, 1] and 3 in Vocab.build([3])
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "euclidean"])
+def test_a_zero_vector_key_is_refused_by_search_as_by_most_similar(metric):
+    """Defect: search answered a zero-vector key with arbitrary neighbours while most_similar refused it."""
+    emb = Embeddings(np.array([[1, 0], [0, 0], [0.9, 0.2]], dtype=np.float32), ["a", "zero", "b"])
+    for ask in (lambda: emb.search("zero", k=1, metric=metric), lambda: emb.search([0, 1], k=1, metric=metric),
+                lambda: emb.most_similar("zero", metric=metric)):
+        with pytest.raises(InputError, match="'zero' has a zero vector"):
+            ask()
+    assert emb.search("a", k=1, metric=metric)[0].tolist() == [[2]]   # but it may be a neighbour

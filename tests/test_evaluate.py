@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from entembed import Embeddings
+from entembed.errors import InputError
 from entembed.evaluate import (chance_agreement, chance_hit_rate, hit_rate, mrr, ndcg, neighbour_agreement,
                                neighbour_hit_rate, ranks_of_targets, roc_auc, spearman)
 
@@ -45,5 +46,26 @@ def test_chance_hit_rate_matches_enumeration():
         draws = list(itertools.combinations(others, k))
         expected.append(np.mean([any(labels[i] == labels[q] for i in d) for d in draws]))
     assert chance_hit_rate(labels, k) == pytest.approx(np.mean(expected))
-    emb = Embeddings(np.eye(8, dtype=np.float32) + 0.01, [str(i) for i in range(8)])
-    assert 0.0 <= neighbour_hit_rate(emb, labels, k=2) <= 1.0
+    # keys on a circle: each key's 2 nearest are the keys beside it, so the hits can be counted by hand
+    angles = np.arange(8) * 2 * np.pi / 8
+    emb = Embeddings(np.stack([np.cos(angles), np.sin(angles)], 1).astype(np.float32), [str(i) for i in range(8)])
+    # neighbours: 0:{1,7} hit(1); 1:{0,2} hit; 2:{1,3} hit(1); 3:{2,4} hit(4); 4:{3,5} hit(3); 6:{5,7} hit(7);
+    # 7:{6,0} hit(6); key 5 (label 2, alone) is not queried -> 7 of 7
+    assert neighbour_hit_rate(emb, labels, k=2) == 1.0
+    shuffled = np.array([0, 1, 0, 1, 0, 2, 3, 3])   # 0:{1,7} miss; 1:{0,2} miss; 2:{1,3} miss; 3:{2,4} miss;
+    assert neighbour_hit_rate(emb, shuffled, k=2) == pytest.approx(2 / 7)  # 4:{3,5} miss; 6, 7 hit
+
+
+def test_unlabelled_keys_are_neighbours_that_miss_in_the_metric_and_its_chance_level():
+    """Defect: unlabelled neighbours counted as misses but the chance level left them out; and
+    chance_hit_rate returned NaN where neighbour_hit_rate raised."""
+    labels = np.array([0, 0, -1, -1])          # two labelled keys among four
+    # at random, a labelled key's one other same-label key is 1 of the 3 other keys
+    assert chance_agreement(labels) == pytest.approx(1 / 3)
+    assert chance_hit_rate(labels, k=1) == pytest.approx(1 / 3)
+    vectors = np.array([[1, 0], [0, 1], [0.9, 0.1], [0.1, 0.9]], dtype=np.float32)
+    emb = Embeddings(vectors, ["a", "b", "u1", "u2"])   # each labelled key's nearest is an unlabelled one
+    assert neighbour_agreement(emb, labels, k=1) == 0.0 and neighbour_hit_rate(emb, labels, k=1) == 0.0
+    for metric in (neighbour_hit_rate, lambda e, l, k: chance_hit_rate(l, k)):
+        with pytest.raises(InputError, match="no label is shared by two keys"):
+            metric(emb, np.array([0, 1, -1, -1]), 1)

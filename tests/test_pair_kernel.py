@@ -85,3 +85,26 @@ def test_row_updates_match_torch_optimizers_on_summed_gradients(optimizer):
     np.testing.assert_allclose(ours[touched_rows], param.detach().numpy()[touched_rows], rtol=1e-5, atol=1e-6)
     untouched = np.setdiff1d(np.arange(5), touched_rows)
     assert np.array_equal(ours[untouched], W[untouched])  # lazy: rows outside the batch never move
+
+
+@pytest.mark.parametrize("loss", ["logistic", "bpr"])
+def test_huge_scores_give_finite_saturated_gradients(loss):
+    """Defect: compiled with fastmath (no inf assumed) while exp overflowed for large scores."""
+    L = np.full((2, 4), 3e15, np.float32)
+    R = np.concatenate([np.full((1, 4), 3e15), np.full((1, 4), -3e15)]).astype(np.float32)
+    left, right, negatives = np.array([0, 1], np.int32), np.array([1, 0], np.int32), np.array([[0], [1]], np.int32)
+    grad_l, grad_r = np.empty((4, 4), np.float32), np.empty((4, 4), np.float32)
+    rows_l, rows_r, losses = np.empty(4, np.int32), np.empty(4, np.int32), np.empty(2)
+    kernel.pair_gradients(L, R, left, right, negatives, np.zeros(0, np.float32), kernel.LOSS_CODES[loss], False,
+                          0.0, grad_l, grad_r, rows_l, rows_r, losses)
+    assert np.isfinite(losses).all() and np.isfinite(grad_l).all() and np.isfinite(grad_r).all()
+    # left 0 scores -3.6e31 with its positive (right 1) and +3.6e31 with its negative (right 0): the sigmoid
+    # saturates at exactly 0 or 1, so d/ds is -1 for the positive and +1 for the negative
+    if loss == "logistic":
+        np.testing.assert_array_equal(grad_l[0], -R[1])
+        np.testing.assert_array_equal(grad_l[1], R[0])
+        assert losses[0] == pytest.approx(7.2e31, rel=1e-3)   # softplus(3.6e31) twice
+
+
+def test_the_kernel_keeps_inf_and_nan_semantics():
+    assert kernel.FASTMATH.isdisjoint({"nnan", "ninf", "fast"})

@@ -11,7 +11,7 @@ from entembed import InputError
 from entembed.data.sequences import (history_windows, last_items, leave_last_out, read_interactions,
                                      sample_unseen)
 from entembed.evaluate import hit_rate, ranks_of_targets
-from entembed.models.bag import NextItemConfig, train_next_item
+from entembed import NextItemConfig, train_next_item
 from entembed.train import TrainSettings
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -80,3 +80,28 @@ def test_errors():
         EntityEmbeddingEncoder(categorical_features=["city"]).fit(X, y)
     with pytest.raises(InputError, match=r"numeric column 'day' row 1: expected a number, got 'mon'\."):
         EntityEmbeddingEncoder(categorical_features=["shop"]).fit(X, y)
+
+
+def test_integer_column_labels_are_read_as_names():
+    """Defect: a DataFrame with integer column labels raised a raw KeyError."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({0: rng.choice(["a", "b", "c"], 60), 1: rng.normal(size=60)})
+    y = (X[0] == "a").astype(float) + X[1]
+    encoder = EntityEmbeddingEncoder(dim=2, epochs=2, random_state=0).fit(X, y)
+    out = encoder.transform(X)
+    assert out.shape == (60, 3)
+    np.testing.assert_array_equal(out[:, 2], X[1].to_numpy())
+    assert encoder.get_feature_names_out().tolist() == ["0_0", "0_1", "1"]
+
+
+def test_the_scikit_learn_extra_names_the_version_it_needs_and_no_private_api_is_used():
+    """Defect: the extra said scikit-learn>=1.4 but the encoder needs 1.6 (validate_data, __sklearn_tags__)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pyproject = (root / "pyproject.toml").read_text()
+    assert re.search(r'sklearn = \["scikit-learn>=1\.6"\]', pyproject)
+    assert "scikit-learn>=1.4" not in pyproject
+    source = (root / "src" / "entembed" / "sklearn.py").read_text()
+    assert not re.search(r"from sklearn[\w.]* import .*\b_\w+", source)

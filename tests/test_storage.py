@@ -10,7 +10,7 @@ from entembed.errors import ModelFileError
 
 @pytest.fixture(scope="module")
 def trained(small_graph):
-    model = PairModel.for_pairs(small_graph.pairs)
+    model = PairModel.for_data(small_graph.pairs)
     Trainer(quiet=True, epochs=3, validation=0.1).fit(model, small_graph.pairs)
     return model
 
@@ -57,7 +57,7 @@ def test_damaged_folders_are_refused_with_the_file_named(tmp_path, trained):
 
 def test_mismatched_weights_are_refused(tmp_path, trained, small_graph):
     folder = entembed.save_model(trained, tmp_path / "m")
-    other = PairModel.for_pairs(small_graph.pairs, entembed.PairConfig(dim=8))
+    other = PairModel.for_data(small_graph.pairs, entembed.PairConfig(dim=8))
     entembed.save_model(other, tmp_path / "other")
     (folder / "weights.safetensors").write_bytes((tmp_path / "other" / "weights.safetensors").read_bytes())
     with pytest.raises(ModelFileError, match=r"tensor 'left' has shape \(1500, 8\), but the vocab and config.json "
@@ -100,3 +100,44 @@ def test_a_config_without_its_parts_is_refused(tmp_path, trained):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match=r"config.json: missing 'model'; the file is damaged"):
         entembed.load(folder)
+
+
+def test_table_names_that_clean_to_one_file_name_keep_their_own_vocabs(tmp_path):
+    """Defect: "a b" and "a_b" both saved to vocab-a_b.json, one overwriting the other."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"a b": ["x", "y"] * 20, "a_b": ["p", "q", "r", "s"] * 10, "y": np.arange(40.0)})
+    model = entembed.train_table(frame, target="y", categorical=["a b", "a_b"], epochs=1, quiet=True)
+    folder = entembed.save_model(model, tmp_path / "m")
+    assert sorted(p.name for p in folder.glob("vocab-*")) == ["vocab-a_b-2.json", "vocab-a_b.json"]
+    loaded = entembed.load(folder)
+    assert loaded.tables["a b"].keys == ["x", "y"] and loaded.tables["a_b"].keys == ["p", "q", "r", "s"]
+
+
+def test_a_failed_rename_puts_the_old_model_back(tmp_path, trained, monkeypatch):
+    """Defect: if the second rename failed, the old model stayed hidden under .NAME.old-PID."""
+    from pathlib import Path
+
+    folder = entembed.save_model(trained, tmp_path / "model")
+    before = (folder / "weights.safetensors").read_bytes()
+    real_rename = Path.rename
+
+    def failing_rename(self, target):
+        if ".partial" in self.name:   # the new folder moving into place
+            raise OSError("disk full")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing_rename)
+    with pytest.raises(OSError, match="disk full"):
+        entembed.save_model(trained, folder)
+    monkeypatch.undo()
+    assert (folder / "weights.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]   # nothing left behind
+    assert len(entembed.load(folder).tables["books"]) == 1500
+
+
+def test_training_settings_are_the_same_type_after_load(tmp_path, trained):
+    """Defect: train_settings was a TrainSettings after training but a dict after load."""
+    loaded = entembed.load(entembed.save_model(trained, tmp_path / "model"))
+    assert isinstance(loaded.train_settings, entembed.TrainSettings)
+    assert loaded.train_settings == trained.train_settings

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
-from entembed import PairConfig, PairModel, Trainer, TrainSettings, read_pairs
+from entembed import Checkpoint, PairConfig, PairModel, Trainer, TrainSettings, planted_books, read_pairs
 from entembed.errors import InputError
 from entembed.evaluate import chance_agreement, neighbour_agreement
 
 
 def test_training_pushes_positive_scores_above_negatives_and_recovers_genres(small_graph):
     pairs = small_graph.pairs
-    model = PairModel.for_pairs(pairs)
+    model = PairModel.for_data(pairs)
     history = Trainer(quiet=True, validation=0.1, seed=1).fit(model, pairs)
     aucs = history.column("val_auc")
     assert max(aucs) > 0.88 and aucs[-1] > aucs[0] + 0.05
@@ -20,14 +20,14 @@ def test_training_pushes_positive_scores_above_negatives_and_recovers_genres(sma
                                                   ("cosine", "logistic", "rmsprop"), ("dot", "logistic", "sgd")])
 def test_every_loss_score_and_optimizer_learns(small_graph, score, loss, optimizer):
     pairs = small_graph.pairs
-    model = PairModel.for_pairs(pairs, PairConfig(score=score, loss=loss, sampling="popularity"))
+    model = PairModel.for_data(pairs, PairConfig(score=score, loss=loss, sampling="popularity"))
     history = Trainer(quiet=True, validation=0.1, optimizer=optimizer, epochs=8).fit(model, pairs)
     assert history.column("val_auc")[-1] > 0.75, history.epochs[-1]
 
 
 def test_same_seed_same_vectors_and_other_seed_differs(small_graph):
     def train(seed):
-        model = PairModel.for_pairs(small_graph.pairs, seed=seed)
+        model = PairModel.for_data(small_graph.pairs, seed=seed)
         Trainer(quiet=True, epochs=2, seed=seed).fit(model, small_graph.pairs)
         return model.tables["books"].vectors
 
@@ -36,7 +36,7 @@ def test_same_seed_same_vectors_and_other_seed_differs(small_graph):
 
 
 def test_early_stopping_restores_the_best_epoch(small_graph):
-    model = PairModel.for_pairs(small_graph.pairs)
+    model = PairModel.for_data(small_graph.pairs)
     history = Trainer(quiet=True, validation=0.2, epochs=60, patience=2, lr=2.0, optimizer="adagrad").fit(
         model, small_graph.pairs)
     assert history.stopped_early and len(history.epochs) < 60
@@ -45,11 +45,23 @@ def test_early_stopping_restores_the_best_epoch(small_graph):
 
 
 def test_shared_table_and_weights():
-    pairs = read_pairs([("a", "b", 2.0), ("b", "c", 1.0), ("c", "d", 1.0), ("d", "a", 1.0), ("e", "f", 1.0),
-                        ("f", "g", 1.0), ("g", "h", 1.0), ("h", "e", 1.0)], weight=2, shared_vocab=True)
-    model = PairModel.for_pairs(pairs, PairConfig(shared=True, dim=4))
-    Trainer(quiet=True, epochs=5).fit(model, pairs)
+    rows = [("a", "b", 1.0), ("b", "c", 1.0), ("c", "d", 1.0), ("d", "a", 1.0), ("e", "f", 1.0),
+            ("f", "g", 1.0), ("g", "h", 1.0), ("h", "e", 1.0)]
+
+    def train(weight_of_ab: float) -> PairModel:
+        pairs = read_pairs([(a, b, weight_of_ab if (a, b) == ("a", "b") else w) for a, b, w in rows], weight=2,
+                           shared_vocab=True)
+        model = PairModel.for_data(pairs, PairConfig(shared=True, dim=4))
+        Trainer(quiet=True, epochs=5).fit(model, pairs)
+        return model
+
+    model = train(1.0)
     assert list(model.tables) == ["left"] and len(model.tables["left"]) == 8
+    assert model.left is model.right                       # one table serves both sides
+    assert list(model.state_dict()) == ["left"]            # and is saved once
+    heavy = train(20.0)
+    # a heavier (a, b) pair pulls a and b closer than the same pair with weight 1
+    assert heavy.tables["left"].similarity("a", "b", "dot") > model.tables["left"].similarity("a", "b", "dot")
 
 
 def test_bad_settings_are_refused(small_graph):
@@ -61,15 +73,16 @@ def test_bad_settings_are_refused(small_graph):
         TrainSettings(epochs=-1)
     with pytest.raises(InputError, match=r"validation must be a number in \[0, 1\). Got 1.5 instead."):
         TrainSettings(validation=1.5)
-    with pytest.raises(InputError, match="optimizer must be one of sgd, adagrad, rmsprop, adam. Got 'lbfgs'"):
-        Trainer(optimizer="lbfgs", quiet=True).fit(PairModel.for_pairs(small_graph.pairs), small_graph.pairs)
+    with pytest.raises(InputError, match="optimizer must be one of sgd, adagrad, rmsprop, adam for a pair model. "
+                                         "Got 'lbfgs' instead."):
+        Trainer(optimizer="lbfgs", quiet=True).fit(PairModel.for_data(small_graph.pairs), small_graph.pairs)
 
 
 def test_checkpoints_are_model_folders_and_progress_is_silenced(tmp_path, small_graph, capsys):
     from entembed import load
 
-    model = PairModel.for_pairs(small_graph.pairs)
-    Trainer(quiet=True, epochs=2, checkpoint_dir=str(tmp_path / "ckpt")).fit(model, small_graph.pairs)
+    model = PairModel.for_data(small_graph.pairs)
+    Trainer(quiet=True, epochs=2).fit(model, small_graph.pairs, on_epoch=Checkpoint(model, tmp_path / "ckpt"))
     saved = load(tmp_path / "ckpt")
     assert len(saved.history.epochs) == 2
     np.testing.assert_array_equal(saved.tables["books"].vectors, model.tables["books"].vectors)
@@ -81,7 +94,7 @@ def test_left_keys_without_pairs_get_zero_vectors():
     pairs = read_pairs([("a", "x"), ("b", "y"), ("c", "x"), ("c", "z"), ("d", "y")])
     lonely = entembed_vocab_with_extra(pairs.left_vocab, "nobody")
     pairs = type(pairs)(pairs.left, pairs.right, lonely, pairs.right_vocab)
-    model = PairModel.for_pairs(pairs, PairConfig(dim=4))
+    model = PairModel.for_data(pairs, PairConfig(dim=4))
     Trainer(quiet=True, epochs=3).fit(model, pairs)
     books = model.tables["left"]
     assert not books["nobody"].any() and books["a"].any()
@@ -92,3 +105,56 @@ def entembed_vocab_with_extra(vocab, key):
     from entembed import Vocab
 
     return Vocab(vocab.keys + [key], list(vocab.counts) + [0], name=vocab.name)
+
+
+def test_fitting_again_keeps_what_was_learned():
+    """Defect: a second fit zeroed every left row without a pair in the new data."""
+    graph = planted_books(n_books=500, n_links=600, n_pairs=10_000, n_genres=5, seed=2)
+    model = PairModel.for_data(graph.pairs, PairConfig(dim=16))
+    Trainer(quiet=True, epochs=3).fit(model, graph.pairs)
+    learned = model.tables["books"].vectors.copy()
+    Trainer(quiet=True, epochs=1).fit(model, graph.pairs.subset(np.arange(100)))
+    after = model.tables["books"].vectors
+    untouched = np.bincount(graph.pairs.left[:100], minlength=500) == 0
+    assert (~after.any(axis=1)).sum() == (~learned.any(axis=1)).sum()          # no learned row wiped
+    np.testing.assert_array_equal(after[untouched], learned[untouched])       # rows without pairs kept as they were
+
+
+def test_for_data_leaves_the_callers_config_alone(small_graph):
+    """Defect: for_pairs wrote the table names into the PairConfig passed in."""
+    config = PairConfig(dim=8)
+    model = PairModel.for_data(small_graph.pairs, config)
+    assert (config.left_name, config.right_name) == ("left", "right")
+    assert (model.config.left_name, model.config.right_name) == ("books", "links")
+
+
+def test_same_vectors_whatever_the_thread_count(small_graph):
+    def train(threads: int) -> np.ndarray:
+        model = PairModel.for_data(small_graph.pairs, PairConfig(dim=16))
+        Trainer(quiet=True, epochs=2, threads=threads, batch_size=30_000).fit(model, small_graph.pairs)
+        return model.tables["books"].vectors
+
+    np.testing.assert_array_equal(train(1), train(2))
+
+
+def test_training_negatives_never_see_validation_positives(small_graph):
+    """Defect: the training negatives excluded the validation positives (a leak from the held-out pairs)."""
+    pairs = small_graph.pairs
+    model = PairModel.for_data(pairs)
+    train, val = model.hold_out(pairs, np.arange(0, len(pairs), 10))
+    task = model.training_task(train, val, optimizer="adagrad", lr=0.2, rng=np.random.default_rng(0))
+    assert len(task.sampler.indices) == len(train)   # the sampler knows the training positives only
+    known = set(zip(pairs.left.tolist(), pairs.right.tolist()))
+    val_negatives = task._val_right[len(val):]
+    assert not any((l, r) in known for l, r in zip(val.left.tolist(), val_negatives.tolist()))
+
+
+def test_tables_are_read_only_views_built_once(small_graph):
+    model = PairModel.for_data(small_graph.pairs, PairConfig(dim=8))
+    Trainer(quiet=True, epochs=1).fit(model, small_graph.pairs)
+    tables = model.tables
+    assert model.tables is tables and tables["books"] is model.tables["books"]
+    books = tables["books"].vectors
+    assert not books.flags.writeable and np.shares_memory(books, model.left.data.numpy())
+    Trainer(quiet=True, epochs=1).fit(model, small_graph.pairs)
+    assert model.tables is not tables   # a fit changes the weights: the views are built anew

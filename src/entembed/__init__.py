@@ -1,6 +1,19 @@
 """entembed: learn neural-network embeddings of discrete things from a supervised task, then use them.
 
-Public API: Vocab, Pairs and loaders, models, the Trainer, Embeddings, save/load.
+Public API: Vocab, Pairs and loaders, models, the Trainer, Embeddings, save/load, the train_* shortcuts.
+
+Layers: each module imports only from its own layer or the ones below it, never in a circle
+(tests/test_layers.py checks it; LAYERS there is the list):
+
+    __main__, cli                         the command line: parses, calls the library, prints
+    demo, sklearn                         built-in demos; the scikit-learn transformer
+    api                                   train_pairs / train_table / train_text / train_next_item, predict_frame
+    storage                               model folders (save_model, load, Checkpoint)
+    train                                 the one Trainer, TrainSettings, History, the validation split
+    models                                pair (+ pair_kernel), tabular, text, next_item, bags, heads, autograd
+    data                                  readers, vocab-encoded arrays, negative sampling, synthetic data
+    embeddings, evaluate, index, vocab,   the trained result and its queries; metrics; exact search;
+    atomic, errors                        string <-> id; write-then-rename; errors
 """
 
 __version__ = "0.1.0"
@@ -21,16 +34,18 @@ _EXPORTS = {
     "Bags": ".data.bags", "Interactions": ".data.sequences", "read_interactions": ".data.sequences",
     "TextEncoder": ".data.text", "tokenize": ".data.text",
     "Embeddings": ".embeddings",
-    **dict.fromkeys(["EntembedError", "InputError", "ModelFileError"], ".errors"),
-    **dict.fromkeys(["EmbeddingModel", "PairConfig", "PairModel", "TableConfig", "TableModel", "train_table",
-                     "BagConfig", "NextItemConfig", "NextItemModel", "TextModel", "train_next_item", "train_text"],
-                    ".models"),
-    "load": ".storage", "save_model": ".storage",
+    "TextData": ".data.text", "read_text": ".data.text",
+    **dict.fromkeys(["EntembedError", "InputError", "ModelFileError", "UnknownKeyError"], ".errors"),
+    **dict.fromkeys(["EmbeddingModel", "PairConfig", "PairModel", "TableConfig", "TableModel",
+                     "BagConfig", "NextItemConfig", "NextItemModel", "TextModel"], ".models"),
+    **dict.fromkeys(["train_pairs", "train_table", "train_text", "train_next_item", "predict_frame"], ".api"),
+    "Checkpoint": ".storage", "load": ".storage", "save_model": ".storage",
     **dict.fromkeys(["History", "Trainer", "TrainSettings", "fit"], ".train"),
     "Vocab": ".vocab",
 }
 
-__all__ = ["Books", "EmbeddingModel", "Embeddings", "EntembedError", "History", "InputError", "ModelFileError",
+__all__ = ["Books", "Checkpoint", "EmbeddingModel", "Embeddings", "EntembedError", "History", "InputError",
+           "ModelFileError", "UnknownKeyError", "TextData", "read_text", "train_pairs", "predict_frame",
            "PairConfig", "PairModel", "Pairs", "PlantedGraph", "Trainer", "TrainSettings", "Vocab", "__version__",
            "fit", "load", "planted_books", "read_books", "read_pairs", "save_model",
            "TableConfig", "TableData", "TableModel", "TokenStudy", "read_tabular", "token_study", "train_table",

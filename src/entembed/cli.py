@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 import typer
 
-from .errors import EntembedError
+from .errors import EntembedError, InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Learn embeddings of discrete things from a supervised task, then query them.")
@@ -23,25 +23,24 @@ app.add_typer(train_app, name="train")
 
 
 def user_errors(command: Callable) -> Callable:
-    """Turn entembed's input errors (and unknown keys) into one line on stderr and exit code 2."""
+    """Turn entembed's errors (bad input, unknown keys, damaged folders) into one line on stderr and exit
+    code 2; an error about a setting names the flag the user typed (``--min-count must be ...``)."""
     flags = _flags(command)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (EntembedError, KeyError, FileNotFoundError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            name, _, rest = message.partition(" ")
-            typer.echo(f"error: {flags[name] + ' ' + rest if name in flags else message}", err=True)
+        except (EntembedError, FileNotFoundError) as exc:
+            flag = flags.get(exc.param) if isinstance(exc, InputError) else None
+            typer.echo(f"error: {exc.renamed(flag) if flag else exc}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper
 
 
 def _flags(command: Callable) -> dict[str, str]:
-    """Each option's Python name -> its long flag ("min_count" -> "--min-count"), so that a message opening
-    with a setting's name ("min_count must be ...") names the flag the user typed instead."""
+    """Each option's Python name -> its long flag ("min_count" -> "--min-count")."""
     flags = {}
     for name, parameter in inspect.signature(command).parameters.items():
         long = [d for d in getattr(parameter.default, "param_decls", None) or () if d.startswith("--")]
@@ -67,7 +66,7 @@ EpochsOpt = typer.Option(None, "--epochs", help="Passes over the data (default: 
 DimOpt = typer.Option(50, "--dim", help="Embedding size.")
 SeedOpt = typer.Option(0, "--seed", help="Random seed; the same seed gives the same vectors.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines.")
-OptimizerOpt = typer.Option("adagrad", "--optimizer", help="sgd, adagrad, rmsprop or adam.")
+OptimizerOpt = typer.Option(None, "--optimizer", help="sgd, adagrad, rmsprop or adam (default: the model's).")
 LrOpt = typer.Option(None, "--lr", help="Learning rate (default: measured per optimizer).")
 BatchOpt = typer.Option(None, "--batch-size", help="Samples per step, negatives included (default: sized to data).")
 ValidationOpt = typer.Option(0.0, "--validation", help="Share of pairs held out; AUC is reported each epoch.")
@@ -79,25 +78,29 @@ SamplingOpt = typer.Option("uniform", "--sampling", help="uniform or popularity 
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for training (default: all cores).")
 
 
-def _pair_setup(*, epochs, dim, seed, quiet, optimizer, lr, batch_size, validation, patience, score, loss,
-                negatives, sampling, threads, shared: bool = False):
-    """TrainSettings and PairConfig from the CLI options, checked before any data is read."""
-    from .models.pair import PairConfig
+def _settings(model: type, **options: Any):
+    """TrainSettings from the CLI options, with the optimizer checked against ``model``'s before data is read."""
     from .train import TrainSettings
 
-    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                             validation=validation, patience=patience, quiet=quiet, threads=threads)
+    settings = TrainSettings(**options)
+    settings.optimizer_for(model)
+    return settings
+
+
+def _pair_setup(*, dim, score, loss, negatives, sampling, shared: bool = False, **options):
+    """TrainSettings and PairConfig from the CLI options, checked before any data is read."""
+    from .models.pair import PairConfig, PairModel
+
+    settings = _settings(PairModel, **options)
     return settings, PairConfig(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared)
 
 
 def _train_pairs_and_save(pairs, output: Path, settings, config, attachments: dict[str, str] | None = None) -> None:
-    from .models.pair import PairModel
+    from .api import train_pairs
     from .storage import save_model
-    from .train import Trainer
 
-    model = PairModel.for_pairs(pairs, config, seed=settings.seed)
-    Trainer(settings).fit(model, pairs)
-    save_model(model, output, settings=settings, attachments=attachments)
+    model = train_pairs(pairs, config=config, settings=settings)
+    save_model(model, output, attachments=attachments)
     report_training(model, output)
 
 
@@ -147,7 +150,8 @@ def train_books(file: Path = typer.Argument(..., help="Wikipedia books NDJSON (o
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
                                    loss=loss, negatives=negatives, sampling=sampling, threads=threads)
     books = read_books(file, min_count=min_count)
-    typer.echo(f"read {books.summary()}")
+    if not quiet:
+        typer.echo(f"read {books.summary()}")
     _train_pairs_and_save(books.pairs, output, settings, config,
                           attachments={"books-info.csv": books.info.to_csv(index=False)})
 
@@ -265,12 +269,13 @@ def train_table_command(
         validation: float = typer.Option(0.1, "--validation", help="Share of rows held out; metrics each epoch."),
         patience: Optional[int] = PatienceOpt, epochs: Optional[int] = EpochsOpt, seed: int = SeedOpt,
         quiet: bool = QuietOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
-        optimizer: str = typer.Option("adam", "--optimizer", help="sgd, adagrad, rmsprop or adam."),
-        threads: Optional[int] = ThreadsOpt) -> None:
+        optimizer: Optional[str] = OptimizerOpt, threads: Optional[int] = ThreadsOpt) -> None:
     """Learn entity embeddings of the categorical columns of FILE by predicting --target."""
-    from .models.tabular import TableConfig, train_table
+    from .api import train_table
+    from .models.tabular import TableConfig, TableModel
     from .storage import save_model
 
+    _settings(TableModel, optimizer=optimizer)
     config = TableConfig(dim=dim, hidden=_widths(hidden), dropout=dropout, embedding_dropout=embedding_dropout,
                          biases=biases, target_range=_pair("--target-range", target_range, float, "0.5,5.5"))
     model = train_table(file, target=target, categorical=_names("--categorical", categorical),
@@ -287,33 +292,14 @@ def predict(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model f
             file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON rows to predict."),
             output: Path = typer.Option(..., "-o", "--output", help="CSV to write: the rows plus predictions.")) -> None:
     """Predict FILE's rows with a trained model: a `prediction` column, plus `proba_<class>` for classifiers."""
-    import os
-
-    from .data.pairs import read_table
-    from .errors import InputError
+    from .api import predict_frame
+    from .atomic import atomic_file
     from .storage import load
 
-    model = load(model_dir)
-    if not callable(getattr(model, "predict", None)):
-        raise EntembedError(f"{model_dir}: a {model.kind!r} model does not predict; train a table or text model.")
-    frame = read_table(file)
-    result = frame.copy()
-    result["prediction"] = model.predict(frame)
-    try:
-        proba = model.predict_proba(frame) if callable(getattr(model, "predict_proba", None)) else None
-    except InputError:  # regression
-        proba = None
-    if proba is not None:
-        classes = getattr(model, "classes", None) or list(range(proba.shape[1]))
-        for j, label in enumerate(classes):
-            result[f"proba_{label}"] = proba[:, j]
+    result = predict_frame(load(model_dir), file)
     output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.partial-{os.getpid()}")
-    try:
+    with atomic_file(output) as temporary:
         result.to_csv(temporary, index=False)
-        os.replace(temporary, output)
-    finally:
-        temporary.unlink(missing_ok=True)
     typer.echo(f"predicted {len(result):,} rows; wrote {output}")
 
 
@@ -346,20 +332,18 @@ def train_text_command(
         validation: float = typer.Option(0.0, "--validation", help="Share of rows held out; metrics each epoch."),
         patience: Optional[int] = PatienceOpt, threads: Optional[int] = ThreadsOpt) -> None:
     """Learn word embeddings from the texts in FILE by predicting their label."""
-    from .data.pairs import read_table
+    from .api import train_text
     from .data.text import TextEncoder
-    from .models.bag import BagConfig, train_text
+    from .models import BagConfig, TextModel
     from .storage import save_model
-    from .train import TrainSettings
 
-    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                             validation=validation, patience=patience, quiet=quiet, threads=threads)
+    settings = _settings(TextModel, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                         validation=validation, patience=patience, quiet=quiet, threads=threads)
     encoder = TextEncoder(min_count=min_count, max_size=max_size, ngrams=ngrams, ngram_min_count=ngram_min_count,
                           char_ngrams=_pair("--char-ngrams", char_ngrams, int, "3,6"))
     config = BagConfig(dim=dim, pooling=pooling, hidden=hidden, dropout=dropout, nb_weights=nb_weights)
-    frame = read_table(file, columns=[text, label])
-    model = train_text(frame, text=text, label=label, task=task, encoder=encoder, config=config, settings=settings)
-    save_model(model, output, settings=settings)
+    model = train_text(file, text=text, label=label, task=task, encoder=encoder, config=config, settings=settings)
+    save_model(model, output)
     report_training(model, output)
 
 
@@ -379,26 +363,25 @@ def train_sequence_command(
         pooling: str = PoolingOpt, hidden: int = HiddenOpt,
         epochs: Optional[int] = EpochsOpt, dim: int = typer.Option(64, "--dim", help="Embedding size."),
         seed: int = SeedOpt, quiet: bool = QuietOpt,
-        optimizer: str = typer.Option("adam", "--optimizer", help="sgd, adagrad, rmsprop or adam."),
-        lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
+        optimizer: Optional[str] = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
         validation: float = typer.Option(0.0, "--validation",
                                          help="Share of users whose last item is held out; HR@10 each epoch."),
         patience: Optional[int] = PatienceOpt, threads: Optional[int] = ThreadsOpt) -> None:
     """Learn item embeddings from each user's history in FILE by predicting the next item."""
+    from .api import train_next_item
     from .data.sequences import read_interactions
-    from .models.bag import NextItemConfig, train_next_item
+    from .models import NextItemConfig, NextItemModel
     from .storage import save_model
-    from .train import TrainSettings
 
-    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                             validation=validation, patience=patience, quiet=quiet, threads=threads)
+    settings = _settings(NextItemModel, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                         validation=validation, patience=patience, quiet=quiet, threads=threads)
     config = NextItemConfig(dim=dim, pooling=pooling, hidden=hidden, history=history, softmax=softmax,
                             negatives=negatives, tied=tied)
     interactions = read_interactions(file, user=user, item=item, time=time, min_count=min_count)
     if not quiet:
         typer.echo(f"read {interactions!r}")
     model = train_next_item(interactions, config=config, settings=settings)
-    save_model(model, output, settings=settings)
+    save_model(model, output)
     report_training(model, output)
 
 

@@ -28,7 +28,7 @@ def books_demo(output: Path | None = None, *, quiet: bool = False, seed: int = 0
     pairs = graph.pairs
     print(f"Generated a books-like graph with {len(graph.genres)} planted genres: {len(pairs.left_vocab):,} books, "
           f"{len(pairs.right_vocab):,} links, {len(pairs):,} (book, link) pairs.")
-    model = PairModel.for_pairs(pairs, seed=seed)
+    model = PairModel.for_data(pairs, seed=seed)
     history = Trainer(seed=seed, quiet=quiet).fit(model, pairs)
     train_seconds = sum(row["seconds"] for row in history.epochs)
     print(f"Trained {len(history.epochs)} epochs in {train_seconds:.1f}s "
@@ -67,7 +67,7 @@ def tokens_demo(output: Path | None = None, *, quiet: bool = False, seed: int = 
           f"effects {np.array2string(study.effects, precision=1)} (token 0 first).")
     data = read_tabular(study.frame(), target="y", categorical=["token"])
     config, training = PRESETS["tokens"]
-    model = TableModel.for_data(data, task="regression", config=config, seed=seed)
+    model = TableModel.for_data(data, config, seed=seed, task="regression")
     scale = model.head.std ** 2  # the loss is the MSE of standardised y; times std^2 it is in y's units
 
     def report(epoch: int, record: dict) -> None:
@@ -112,5 +112,5 @@ DEMOS: dict[str, Callable[..., dict]] = {"books": books_demo, "tokens": tokens_d
 def run_demo(name: str = "books", *, output: Path | None = None, quiet: bool = False) -> dict:
     """Run the demo registered as ``name``."""
     if name not in DEMOS:
-        raise InputError(f"demo must be one of {', '.join(DEMOS)}. Got {name!r} instead.")
+        raise InputError(f"demo must be one of {', '.join(DEMOS)}. Got {name!r} instead.", param="demo")
     return DEMOS[name](output, quiet=quiet)

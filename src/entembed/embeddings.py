@@ -12,7 +12,7 @@ from typing import Iterable, Sequence, Union
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, UnknownKeyError
 from .index import ExactIndex, check_metric, normalize_rows
 from .vocab import Vocab
 
@@ -24,11 +24,12 @@ Key = Union[str, int, np.integer]
 class Embeddings:
     """Vectors (n x dim float32, read-only) for the keys of a Vocab, with neighbour queries."""
 
-    def __init__(self, vectors: np.ndarray, vocab: Vocab | Sequence[str]):
+    def __init__(self, vectors: np.ndarray, vocab: Vocab | Sequence[str], *, copy: bool = True):
+        """``copy=False`` keeps a float32 array as it is (a read-only view of it): for a model's own tables."""
         vocab = vocab if isinstance(vocab, Vocab) else Vocab(list(vocab))
-        vectors = np.array(vectors, dtype=np.float32, copy=True)
+        vectors = np.array(vectors, dtype=np.float32, copy=True) if copy else np.asarray(vectors, np.float32).view()
         if vectors.ndim != 2 or vectors.shape[0] != len(vocab):
-            raise InputError(f"vectors must have shape ({len(vocab)}, dim) to match the vocab. Got {vectors.shape}.")
+            raise InputError(f"vectors must have shape ({len(vocab)}, dim) to match the vocab. Got {vectors.shape}.", param="vectors")
         vectors.flags.writeable = False
         self.vectors = vectors
         self.vocab = vocab
@@ -69,16 +70,31 @@ class Embeddings:
         return self._indexes[metric]
 
     def ids(self, items: Key | Iterable[Key]) -> np.ndarray:
-        """Ids of keys or ids (a KeyError naming an unknown key and close matches)."""
+        """Ids of keys or ids (an UnknownKeyError naming an unknown key and close matches)."""
         items = [items] if isinstance(items, (str, int, np.integer)) else list(items)
         ids = np.empty(len(items), dtype=np.int64)
         for position, item in enumerate(items):
             if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
                 if not 0 <= item < len(self):
-                    raise KeyError(f"id {item} is out of range: there are {len(self)} keys.")
+                    raise UnknownKeyError(f"id {item} is out of range: there are {len(self)} keys.")
                 ids[position] = item
             else:
                 ids[position] = self.vocab.index(item)
+        return ids
+
+    @cached_property
+    def zero_rows(self) -> np.ndarray:
+        """Boolean mask of the keys whose vector is zero: keys that had no training data."""
+        return ~self.vectors.any(axis=1)
+
+    def query_ids(self, items: Key | Iterable[Key]) -> np.ndarray:
+        """Ids of keys asked about as queries: as ``ids``, but a key with a zero vector is refused, since
+        every key is equally near it (the one rule for ``search`` and ``most_similar``)."""
+        ids = self.ids(items)
+        untrained = ids[self.zero_rows[ids]]
+        if len(untrained):
+            raise InputError(f"{self.vocab.keys[untrained[0]]!r} has a zero vector (it had no training data), "
+                             "so it has no neighbours.")
         return ids
 
     def search(self, queries: Key | Iterable[Key] | np.ndarray, k: int = 10, *, metric: str = "cosine",
@@ -90,7 +106,7 @@ class Embeddings:
         """
         if isinstance(queries, np.ndarray) and queries.dtype.kind == "f":
             return self.index(metric).search(queries, k, farthest=farthest)
-        ids = self.ids(queries)
+        ids = self.query_ids(queries)
         exclude = ids[:, None] if exclude_self else None
         found, scores = self.index(metric).search(self.vectors[ids], k, exclude=exclude, farthest=farthest)
         if metric == "cosine" and not exclude_self:
@@ -103,14 +119,10 @@ class Embeddings:
         word2vec's analogies) with weights summing to one, and the ids used, excluded from the answer."""
         if isinstance(positive, np.ndarray) and positive.dtype.kind == "f":
             return positive.astype(np.float32), np.zeros(0, dtype=np.int64)
-        pos_ids, neg_ids = self.ids(positive), self.ids(negative)
+        pos_ids, neg_ids = self.query_ids(positive), self.ids(negative)
         if len(pos_ids) == 0:
-            raise InputError("positive must name at least one key.")
+            raise InputError("positive must name at least one key.", param="positive")
         rows = self.unit_vectors if metric == "cosine" else self.vectors
-        untrained = [i for i in pos_ids if not rows[i].any()]
-        if untrained:
-            raise InputError(f"{self.vocab.keys[untrained[0]]!r} has a zero vector (it had no training data), "
-                             "so it has no neighbours.")
         vector = rows[pos_ids].sum(0) - rows[neg_ids].sum(0)
         # weights that sum to one: the centroid of positives, or the analogy point a - b + c
         scale = len(pos_ids) - len(neg_ids) if len(pos_ids) > len(neg_ids) else len(pos_ids) + len(neg_ids)
@@ -140,9 +152,9 @@ class Embeddings:
         (``recency=1`` weighs all alike); items in the history are never suggested."""
         ids = self.ids(history)
         if len(ids) == 0:
-            raise InputError("history must name at least one key.")
+            raise InputError("history must name at least one key.", param="history")
         if not recency >= 1.0:
-            raise InputError(f"recency must be >= 1. Got {recency!r} instead.")
+            raise InputError(f"recency must be >= 1. Got {recency!r} instead.", param="recency")
         weights = recency ** -np.arange(len(ids))[::-1].astype(np.float64)
         rows = self.unit_vectors if metric == "cosine" else self.vectors
         vector = (weights[:, None] * rows[ids]).sum(0) / weights.sum()

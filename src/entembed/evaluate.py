@@ -65,12 +65,10 @@ def neighbour_agreement(embeddings, labels: np.ndarray, k: int = 10, *, metric: 
                         sample: int | None = None, seed: int = 0) -> float:
     """Mean share of each key's k nearest neighbours with the same label (genre@10 when labels are genres).
 
-    Keys with a missing label (-1) are neither queried nor counted as neighbours' matches.
-    ``sample`` queries a random subset of keys to keep large evaluations quick.
+    Keys with a missing label (-1) are not queried, but they are neighbours like any key: one is a miss.
+    ``chance_agreement`` follows the same rule. ``sample`` queries a random subset of keys.
     """
-    labels = np.asarray(labels)
-    if len(labels) != len(embeddings):
-        raise InputError(f"labels must have one entry per key ({len(embeddings)}). Got {len(labels)}.")
+    labels = _check_labels(embeddings, labels)
     queries = np.flatnonzero(labels >= 0)
     if sample is not None and sample < len(queries):
         queries = np.sort(np.random.default_rng(seed).choice(queries, sample, replace=False))
@@ -79,35 +77,47 @@ def neighbour_agreement(embeddings, labels: np.ndarray, k: int = 10, *, metric: 
 
 
 def chance_agreement(labels: np.ndarray) -> float:
-    """The expected neighbour agreement of random neighbours: sum over labels of share^2 (without self)."""
+    """The expected ``neighbour_agreement`` of neighbours drawn at random among all other keys (labelled or
+    not): the mean over labelled keys of (keys sharing its label - 1) / (keys - 1)."""
     labels = np.asarray(labels)
     counts = np.bincount(labels[labels >= 0]).astype(np.float64)
-    n = counts.sum()
-    return float((counts * (counts - 1)).sum() / (n * (n - 1)))
+    if counts.sum() == 0 or len(labels) < 2:
+        raise InputError("labels must label at least one key of two or more.", param="labels")
+    return float((counts * (counts - 1)).sum() / (counts.sum() * (len(labels) - 1)))
+
+
+def _check_labels(embeddings, labels: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels)
+    if len(labels) != len(embeddings):
+        raise InputError(f"labels must have one entry per key ({len(embeddings)}). Got {len(labels)}.", param="labels")
+    return labels
 
 
 def _shared_label_queries(labels: np.ndarray) -> np.ndarray:
-    """Ids whose label (>= 0) is held by at least one other key."""
+    """Ids whose label (>= 0) is held by at least one other key; an InputError when there are none."""
     labels = np.asarray(labels)
-    counts = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0, np.int64)
-    return np.flatnonzero((labels >= 0) & (counts[np.maximum(labels, 0)] > 1) if len(counts) else labels >= 0)
+    counts = np.bincount(labels[labels >= 0], minlength=1)
+    queries = np.flatnonzero((labels >= 0) & (counts[np.maximum(labels, 0)] > 1))
+    if len(queries) == 0:
+        raise InputError("no label is shared by two keys, so no neighbour can match.")
+    return queries
 
 
 def neighbour_hit_rate(embeddings, labels: np.ndarray, k: int = 10, *, metric: str = "cosine") -> float:
     """Share of keys whose k nearest neighbours include another key with the same label (e.g. same author).
 
-    Only keys whose label is shared with at least one other key are queried (the others cannot hit).
+    Only keys whose label is shared with at least one other key are queried (the others cannot hit); every
+    key, labelled or not, can be a neighbour, as in ``chance_hit_rate``.
     """
-    labels = np.asarray(labels)
+    labels = _check_labels(embeddings, labels)
     queries = _shared_label_queries(labels)
-    if len(queries) == 0:
-        raise InputError("no label is shared by two keys, so no neighbour can match.")
     ids, _ = embeddings.search(queries, k, metric=metric)
     return float((labels[ids] == labels[queries][:, None]).any(1).mean())
 
 
 def chance_hit_rate(labels: np.ndarray, k: int = 10) -> float:
-    """The expected ``neighbour_hit_rate`` when the k neighbours are drawn at random (exact, hypergeometric)."""
+    """The expected ``neighbour_hit_rate`` when the k neighbours are drawn at random among all other keys
+    (exact, hypergeometric)."""
     labels = np.asarray(labels)
     queries = _shared_label_queries(labels)
     n_others = len(labels) - 1

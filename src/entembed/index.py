@@ -19,7 +19,7 @@ _BLOCK_ELEMENTS = 1 << 23  # floats in one (queries x items) score block: 32 MB
 
 def check_metric(metric: str) -> str:
     if metric not in METRICS:
-        raise InputError(f"metric must be one of {', '.join(METRICS)}. Got {metric!r} instead.")
+        raise InputError(f"metric must be one of {', '.join(METRICS)}. Got {metric!r} instead.", param="metric")
     return metric
 
 

@@ -13,15 +13,18 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import MissingExtraError
+
 try:
     from sklearn.base import BaseEstimator, TransformerMixin
-    from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("EntityEmbeddingEncoder needs scikit-learn: pip install 'entembed[sklearn]'") from exc
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError:  # pragma: no cover - depends on the environment
+    raise MissingExtraError("EntityEmbeddingEncoder", "sklearn", "scikit-learn>=1.6") from None
 
+from .api import train_table
 from .data.tables import TableColumns, TableData, check_target
 from .errors import InputError
-from .models.tabular import TableConfig, train_table
+from .models.tabular import TableConfig
 
 __all__ = ["EntityEmbeddingEncoder"]
 
@@ -65,10 +68,14 @@ class EntityEmbeddingEncoder(TransformerMixin, BaseEstimator):
         return tags
 
     def _frame(self, X: Any, checked: np.ndarray) -> pd.DataFrame:
-        """X as a DataFrame: its own columns if it is one, else x0, x1, ... from the validated array."""
-        if isinstance(X, pd.DataFrame):
-            return X.reset_index(drop=True)
-        return pd.DataFrame(checked, columns=[f"x{i}" for i in range(checked.shape[1])])
+        """X as a DataFrame with string column names: its own columns if it is one (integer labels become
+        "0", "1", ...), else x0, x1, ... from the validated array."""
+        if not isinstance(X, pd.DataFrame):
+            return pd.DataFrame(checked, columns=[f"x{i}" for i in range(checked.shape[1])])
+        names = [str(c) for c in X.columns]
+        if len(set(names)) < len(names):
+            raise InputError(f"X has columns whose names are equal as strings: {names}; rename them.")
+        return X.reset_index(drop=True).set_axis(names, axis=1)
 
     def _categorical(self, frame: pd.DataFrame) -> list[str]:
         """Names of the categorical columns chosen by ``categorical_features``."""
@@ -79,7 +86,7 @@ class EntityEmbeddingEncoder(TransformerMixin, BaseEstimator):
                     or pd.api.types.is_bool_dtype(frame[c])]
         if isinstance(chosen, str):
             raise InputError(f"categorical_features must be 'auto', column names, indices or a boolean mask. "
-                             f"Got {chosen!r} instead.")
+                             f"Got {chosen!r} instead.", param="categorical_features")
         chosen = list(chosen)
         if chosen and all(isinstance(c, (bool, np.bool_)) for c in chosen):
             if len(chosen) != len(columns):
@@ -133,7 +140,13 @@ class EntityEmbeddingEncoder(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """``column_0 .. column_{dim-1}`` for each categorical column, the name itself for numeric ones."""
         check_is_fitted(self)
-        input_features = _check_feature_names_in(self, input_features)
+        if input_features is None:
+            input_features = getattr(self, "feature_names_in_", None)
+            input_features = self.columns_ if input_features is None else list(input_features)
+        elif len(input_features) != len(self.columns_):
+            raise InputError(f"input_features has {len(input_features)} names; X had {len(self.columns_)} columns.")
+        elif hasattr(self, "feature_names_in_") and list(map(str, input_features)) != list(map(str, self.feature_names_in_)):
+            raise InputError("input_features is not equal to feature_names_in_.")
         sizes = {c: t.embedding_dim for c, t in zip(self.categorical_, self.model_.embeddings)}
         names = []
         for internal, given in zip(self.columns_, input_features):

@@ -2,6 +2,7 @@
 
 Nothing is pickled, so loading never runs code from the file. Saving writes a temporary folder beside
 the target and renames it into place, so an interrupted save never leaves a half model under that name.
+``Checkpoint`` saves the model after every epoch when handed to ``Trainer.fit``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import json
 import os
 import platform
 import re
-import shutil
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,19 +21,30 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_folder
 from .errors import ModelFileError
 from .models.base import MODEL_KINDS, EmbeddingModel
-from .train import History
+from .train import History, TrainSettings
 from .vocab import Vocab
 
-__all__ = ["save_model", "load", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "load", "Checkpoint", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "entembed-model"
 FORMAT_VERSION = 1
 
 
-def _vocab_file(table: str) -> str:
-    return "vocab-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", table) + ".json"
+def _vocab_files(tables: list[str]) -> dict[str, str]:
+    """Table name -> its vocab file name: ``vocab-<name>.json`` with unsafe characters replaced, and a number
+    added where two names clean to the same file ("a b" and "a_b")."""
+    files, taken = {}, set()
+    for table in tables:
+        stem = "vocab-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", table)
+        name, number = f"{stem}.json", 2
+        while name.lower() in taken:  # lower: the two must differ on case-insensitive file systems too
+            name, number = f"{stem}-{number}.json", number + 1
+        files[table] = name
+        taken.add(name.lower())
+    return files
 
 
 def _versions() -> dict[str, str]:
@@ -52,20 +63,17 @@ def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: An
     folder = Path(folder).resolve()
     _check_replaceable(folder)
     settings = settings if settings is not None else getattr(model, "train_settings", None)
-    weights = model.table_weights()
-    tables = {name: {"vocab": _vocab_file(name), "keys": len(vocab), "rows": int(weights[name].shape[0]),
-                     "dim": int(weights[name].shape[1])} for name, vocab in model.vocabs().items()}
+    weights, vocabs = model.table_weights(), model.vocabs()
+    files = _vocab_files(list(vocabs))
+    tables = {name: {"vocab": files[name], "keys": len(vocab), "rows": int(weights[name].shape[0]),
+                     "dim": int(weights[name].shape[1])} for name, vocab in vocabs.items()}
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": model.kind,
               "model": model.config_dict(), "tables": tables,
               "training": asdict(settings) if is_dataclass(settings) else settings,
               "versions": _versions(), "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = folder.parent / f".{folder.name}.partial-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
-    try:
-        for name, vocab in model.vocabs().items():
-            vocab.save(temporary / tables[name]["vocab"])
+    with atomic_folder(folder) as temporary:
+        for name, vocab in vocabs.items():
+            vocab.save(temporary / files[name])
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(temporary / "weights.safetensors"), metadata={"format": FORMAT})
         history = getattr(model, "history", None) or History()
@@ -73,16 +81,18 @@ def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: An
         for name, text in (attachments or {}).items():
             (temporary / name).write_text(text, encoding="utf-8")
         (temporary / "config.json").write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")
-        if folder.exists():
-            retired = folder.parent / f".{folder.name}.old-{os.getpid()}"
-            folder.rename(retired)
-            temporary.rename(folder)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            temporary.rename(folder)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
     return folder
+
+
+class Checkpoint:
+    """An epoch callback for ``Trainer.fit``: saves ``model`` (with its history so far) to ``folder``."""
+
+    def __init__(self, model: EmbeddingModel, folder: str | os.PathLike):
+        self.model, self.folder = model, Path(folder)
+        _check_replaceable(self.folder.resolve())  # refuse a bad folder before training, not after an epoch
+
+    def __call__(self, epoch: int, record: dict) -> None:
+        save_model(self.model, self.folder)
 
 
 def _check_replaceable(folder: Path) -> None:
@@ -157,6 +167,7 @@ def load(folder: str | os.PathLike) -> EmbeddingModel:
     model.load_state_dict({k: state[k] for k in expected})
     history_path = folder / "history.json"
     model.history = History.from_dict(_read_json(history_path)) if history_path.exists() else History()
-    model.train_settings = config.get("training")
+    training = config.get("training")
+    model.train_settings = TrainSettings.from_dict(training) if isinstance(training, dict) else None
     model.eval()
     return model

@@ -2,6 +2,8 @@
 
 The step inside the loop is the model's own (see ``TrainingTask``): pair models update touched rows in
 place with hand-written gradients; models with hidden layers take an autograd step (``AutogradTask``).
+The Trainer owns the validation split (``validation_split``) and checks the optimizer against the model's;
+checkpoints and reports are callbacks it is given, so it knows no file format.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -22,8 +24,10 @@ from tqdm.auto import tqdm
 from .errors import InputError, check_fraction, check_positive_int
 from .models.base import EmbeddingModel, TrainingTask
 
-__all__ = ["TrainSettings", "Trainer", "History", "AutogradTask", "TORCH_OPTIMIZERS", "make_torch_optimizer",
-           "fit"]
+__all__ = ["TrainSettings", "Trainer", "History", "EpochCallback", "validation_split", "fit"]
+
+#: Called after every epoch with (epoch number, that epoch's record); ``model.history`` is up to date by then.
+EpochCallback = Callable[[int, dict], None]
 
 
 @dataclass
@@ -32,14 +36,13 @@ class TrainSettings:
 
     epochs: int | None = None       # None: 10, or more on small data so that training takes >= 1,000 steps
     batch_size: int | None = None   # samples per step, negatives included; None: sized to the data
-    lr: float | None = None         # None: the default measured for the optimizer and model
-    optimizer: str = "adagrad"      # sgd, adagrad, rmsprop, adam (lazy Adam for embedding tables)
+    lr: float | None = None         # None: the model's default for the optimizer
+    optimizer: str | None = None    # sgd, adagrad, rmsprop, adam; None: the model's default
     seed: int = 0                   # same seed, same vectors (on the same machine)
     validation: float = 0.0         # share of the data held out to report validation metrics each epoch
     patience: int | None = None     # stop after this many epochs without improvement (needs a monitor)
     quiet: bool = False             # no progress bar
     threads: int | None = None      # CPU threads for training (None: all cores); 1 on a heavily shared machine
-    checkpoint_dir: str | None = None  # save the model folder here after every epoch
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "patience", "threads"):
@@ -47,7 +50,25 @@ class TrainSettings:
                 check_positive_int(name, getattr(self, name))
         check_fraction("validation", self.validation)
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise InputError(f"lr must be a number > 0. Got {self.lr!r} instead.")
+            raise InputError(f"lr must be a number > 0. Got {self.lr!r} instead.", param="lr")
+        if self.optimizer is not None and not isinstance(self.optimizer, str):
+            raise InputError(f"optimizer must be a name such as 'adam'. Got {self.optimizer!r} instead.",
+                             param="optimizer")
+
+    def optimizer_for(self, model: type[EmbeddingModel] | EmbeddingModel) -> tuple[str, float]:
+        """(optimizer name, learning rate) for ``model``: the model's defaults where these settings give none;
+        an optimizer the model does not offer is refused with the ones it does."""
+        name = self.optimizer or model.DEFAULT_OPTIMIZER
+        if name not in model.DEFAULT_LR:
+            raise InputError(f"optimizer must be one of {', '.join(model.DEFAULT_LR)} for a {model.kind} model. "
+                             f"Got {name!r} instead.", param="optimizer")
+        return name, self.lr if self.lr is not None else model.DEFAULT_LR[name]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainSettings":
+        """Settings saved with a model (fields this version does not know are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -83,22 +104,40 @@ class Trainer:
         if settings is not None and overrides:
             self.settings = TrainSettings(**{**asdict(settings), **overrides})
 
-    def fit(self, model: EmbeddingModel, data: Any, *, on_epoch: Callable[[int, dict], None] | None = None) -> History:
-        """Train ``model`` on ``data``; returns the History, also stored as ``model.history``."""
+    def fit(self, model: EmbeddingModel, data: Any, *, validation: Any = None,
+            on_epoch: EpochCallback | Sequence[EpochCallback] = ()) -> History:
+        """Train ``model`` on ``data``; returns the History, also stored as ``model.history``.
+
+        ``validation`` is data the caller held out itself (say, before fitting vocabs); otherwise
+        ``settings.validation`` of the units is held out here, as the model says. ``on_epoch`` is called after
+        every epoch (a checkpoint, a report).
+        """
         s = self.settings
+        optimizer, lr = s.optimizer_for(model)
+        callbacks = [on_epoch] if callable(on_epoch) else list(on_epoch)
         torch.manual_seed(s.seed)
         rng = np.random.default_rng(s.seed)
-        with _thread_count(s.threads):
-            return self._fit(model, data, rng, on_epoch)
+        if validation is None:  # drawn even when nothing is held out, so a seed means one stream of draws
+            n_units, what = model.holdout_units(data)
+            _, held = validation_split(n_units, s.validation, rng, what)
+            if len(held):
+                data, validation = model.hold_out(data, held)
+        model.clear_tables()
+        try:
+            with _thread_count(s.threads):
+                task = model.training_task(data, validation, optimizer=optimizer, lr=lr, rng=rng)
+                return self._fit(model, task, rng, callbacks)
+        finally:
+            model.clear_tables()
 
-    def _fit(self, model: EmbeddingModel, data: Any, rng: np.random.Generator,
-             on_epoch: Callable[[int, dict], None] | None) -> History:
+    def _fit(self, model: EmbeddingModel, task: TrainingTask, rng: np.random.Generator,
+             callbacks: list[EpochCallback]) -> History:
         s = self.settings
-        task: TrainingTask = model.training_task(data, settings=s, rng=rng)
         batch_size = s.batch_size or task.default_batch_size
         steps_per_epoch = math.ceil(task.n_samples / batch_size)
         epochs = s.epochs or max(10, min(200, math.ceil(MIN_STEPS / steps_per_epoch)))
         history = History()
+        model.history, model.train_settings = history, s
         best_value, best_state, waited = None, None, 0
         for epoch in range(1, epochs + 1):
             record = self._run_epoch(task, batch_size, rng, epoch, epochs, steps_per_epoch)
@@ -106,8 +145,6 @@ class Trainer:
             history.epochs.append(record)
             if not s.quiet:
                 tqdm.write(_epoch_line(record, epochs))
-            if on_epoch:
-                on_epoch(epoch, record)
             value = record.get(task.monitor)
             improved = value is not None and (best_value is None or (
                 value > best_value if task.monitor_mode == "max" else value < best_value))
@@ -117,17 +154,13 @@ class Trainer:
                     best_state = copy.deepcopy(model.state_dict())
             else:
                 waited += 1
-            if s.checkpoint_dir:
-                from .storage import save_model
-                model.history = history
-                save_model(model, Path(s.checkpoint_dir), settings=s)
+            for callback in callbacks:
+                callback(epoch, record)
             if s.patience is not None and waited >= s.patience:
                 history.stopped_early = True
                 break
         if best_state is not None and history.best_epoch != len(history.epochs):
             model.load_state_dict(best_state)
-        model.history = history
-        model.train_settings = s
         return history
 
     def _run_epoch(self, task: TrainingTask, batch_size: int, rng: np.random.Generator, epoch: int,
@@ -175,64 +208,16 @@ def _thread_count(threads: int | None):
         numba.set_num_threads(before[1])
 
 
+def validation_split(n: int, share: float, rng: np.random.Generator, what: str = "rows"
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (kept, held-out) indices of ``n`` units with ``share`` of them, drawn at random, held out."""
+    order = rng.permutation(n)
+    n_held = int(round(n * share))
+    if share and not 0 < n_held < n:
+        raise InputError(f"validation={share} leaves no {what} on one side of {n} {what}.", param="validation")
+    return np.sort(order[n_held:]), np.sort(order[:n_held])
+
+
 def fit(model: EmbeddingModel, data: Any, **settings: Any) -> History:
     """Shorthand: ``Trainer(**settings).fit(model, data)``."""
     return Trainer(**settings).fit(model, data)
-
-
-# -- autograd models (hidden layers) ----------------------------------------------------------------------
-TORCH_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "rmsprop": torch.optim.RMSprop,
-    "adam": torch.optim.Adam,
-}
-
-
-def make_torch_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
-    """The torch optimizer registered as ``name``."""
-    try:
-        return TORCH_OPTIMIZERS[name](parameters, lr=lr)
-    except KeyError:
-        raise InputError(f"optimizer must be one of {', '.join(TORCH_OPTIMIZERS)}. Got {name!r} instead.") from None
-
-
-class AutogradTask:
-    """A TrainingTask for models trained by autograd: shuffled minibatches of tensors, loss.backward().
-
-    ``inputs`` is a tuple of tensors indexed along the first axis (the last one is the target);
-    ``loss_fn(model, *batch)`` returns the summed loss of the batch.
-    """
-
-    monitor = "loss"
-    monitor_mode = "min"
-
-    def __init__(self, model: torch.nn.Module, inputs: tuple[torch.Tensor, ...],
-                 loss_fn: Callable[..., torch.Tensor], optimizer: torch.optim.Optimizer, *,
-                 validate: Callable[[], dict[str, float]] | None = None, monitor: str | None = None,
-                 monitor_mode: str = "min", default_batch_size: int | None = None):
-        self.model, self.inputs, self.loss_fn, self.optimizer = model, inputs, loss_fn, optimizer
-        self.n_samples = len(inputs[0])
-        self.default_batch_size = default_batch_size or int(np.clip(self.n_samples // 100, 32, 1024))
-        self._validate = validate
-        if monitor:
-            self.monitor, self.monitor_mode = monitor, monitor_mode
-
-    def batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
-        order = torch.from_numpy(rng.permutation(self.n_samples))
-        for start in range(0, self.n_samples, batch_size):
-            index = order[start:start + batch_size]
-            yield tuple(t[index] for t in self.inputs)
-
-    def step(self, batch: tuple[torch.Tensor, ...]) -> tuple[float, int]:
-        self.model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model, *batch)
-        loss.backward()
-        self.optimizer.step()
-        return float(loss.detach()), len(batch[0])
-
-    def validate(self) -> dict[str, float]:
-        if self._validate is None:
-            return {}
-        self.model.eval()
-        with torch.no_grad():
-            return self._validate()

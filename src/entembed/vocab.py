@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, ModelFileError, check_positive_int
+from .errors import InputError, ModelFileError, UnknownKeyError, check_positive_int
 
 __all__ = ["Vocab"]
 
@@ -63,11 +63,11 @@ class Vocab:
                 and np.array_equal(self.counts, other.counts))
 
     def index(self, key: str) -> int:
-        """The id of ``key``; a KeyError naming the key and the closest known keys if it is unknown."""
+        """The id of ``key``; an UnknownKeyError (a KeyError) naming the key and the closest known keys if it is unknown."""
         try:
             return int(self._index.get_loc(str(key)))
         except KeyError:
-            raise KeyError(self.unknown_key_message(key)) from None
+            raise UnknownKeyError(self.unknown_key_message(key)) from None
 
     def unknown_key_message(self, key: str) -> str:
         """The message for an unknown key: the key, and the closest known keys to suggest."""
@@ -91,7 +91,7 @@ class Vocab:
         ids = self._index.get_indexer(values)
         if unknown == "raise" and (ids < 0).any():
             missing = np.asarray(values, dtype=object)[ids < 0][0]
-            raise KeyError(self.unknown_key_message(missing))
+            raise UnknownKeyError(self.unknown_key_message(missing))
         return ids.astype(np.int32 if len(self) < 2**31 - 1 else np.int64)
 
     def decode(self, ids: Iterable[int] | np.ndarray) -> list[str]:

@@ -29,7 +29,7 @@ class Bags:
         self.offsets = np.ascontiguousarray(self.offsets, dtype=np.int64)
         if self.offsets.ndim != 1 or len(self.offsets) == 0 or self.offsets[0] != 0 \
                 or self.offsets[-1] != len(self.ids) or (np.diff(self.offsets) < 0).any():
-            raise InputError(f"offsets must rise from 0 to the number of ids ({len(self.ids)}).")
+            raise InputError(f"offsets must rise from 0 to the number of ids ({len(self.ids)}).", param="offsets")
 
     @classmethod
     def from_lengths(cls, ids: np.ndarray, lengths: np.ndarray) -> "Bags":

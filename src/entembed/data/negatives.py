@@ -1,13 +1,15 @@
 """Negative sampling for pair models: uniform or popularity**power draws, true positives rejected.
 
 Positives are kept as a CSR structure (each left id's sorted right ids); draws for a whole epoch come
-from the compiled, counter-based sampler in ``models.pair_kernel``, so they are vectorised, parallel,
-and the same for the same seed whatever the number of threads.
+from a compiled, counter-based sampler (splitmix64 of seed and sample index), so they are parallel and the
+same for the same seed whatever the number of threads; a draw that hits a true positive is redrawn, checked
+by binary search in the left key's sorted positives.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, prange
 
 from ..errors import InputError, check_positive_int
 from .pairs import Pairs, sorted_unique
@@ -53,8 +55,60 @@ class NegativeSampler:
 
     def sample(self, left: np.ndarray, seed: int, ratio: int | None = None) -> np.ndarray:
         """Right ids of shape (len(left), ratio): negatives of each left id, reproducible from ``seed``."""
-        from ..models.pair_kernel import draw_negatives
-
         ratio = self.ratio if ratio is None else ratio
         return draw_negatives(np.ascontiguousarray(left, dtype=np.int32), ratio, self.n_right, self.cdf,
                               self.indptr, self.indices, int(seed) & 0x7FFFFFFFFFFFFFFF)
+
+
+@njit(inline="always")
+def _splitmix64(x):
+    x = (x + np.uint64(0x9E3779B97F4A7C15))
+    z = x
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(inline="always")
+def _uniform(counter):
+    """A float in [0, 1) from a 64-bit counter."""
+    return (_splitmix64(counter) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(inline="always")
+def _is_positive(indptr, indices, left, right):
+    lo, hi = indptr[left], indptr[left + 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        value = indices[mid]
+        if value == right:
+            return True
+        if value < right:
+            lo = mid + 1
+        else:
+            hi = mid
+    return False
+
+
+@njit(parallel=True, cache=True)
+def draw_negatives(left, k, n_right, cdf, indptr, indices, seed):
+    """(len(left), k) right ids, uniform (empty cdf) or by the cdf, none a positive of its left id."""
+    n = left.shape[0]
+    out = np.empty((n, k), dtype=np.int32)
+    base = np.uint64(seed) * np.uint64(0x100000001B3)
+    uniform = cdf.shape[0] == 0
+    for i in prange(n):
+        owner = left[i]
+        for j in range(k):
+            counter = base + np.uint64(i * k + j) * np.uint64(0x9E3779B1)
+            while True:
+                u = _uniform(counter)
+                counter += np.uint64(1) << np.uint64(40)
+                if uniform:
+                    r = min(int(u * n_right), n_right - 1)
+                else:
+                    r = min(np.searchsorted(cdf, u, side="right"), n_right - 1)
+                if not _is_positive(indptr, indices, owner, r):
+                    out[i, j] = r
+                    break
+    return out

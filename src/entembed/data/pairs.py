@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -12,11 +11,9 @@ import pandas as pd
 
 from ..errors import InputError
 from ..vocab import Vocab
+from .files import read_table
 
-__all__ = ["Pairs", "read_pairs", "read_table", "sorted_unique"]
-
-_READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet",
-            ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "ndjson"}
+__all__ = ["Pairs", "read_pairs", "sorted_unique"]
 
 
 def sorted_unique(keys: np.ndarray) -> np.ndarray:
@@ -67,7 +64,7 @@ class Pairs:
         """Pairs from id arrays; duplicate pairs are dropped (the first one's weight is kept), or summed into
         a weight (``duplicates="sum"``)."""
         if duplicates not in ("drop", "sum", "keep"):
-            raise InputError(f"duplicates must be 'drop', 'sum' or 'keep'. Got {duplicates!r} instead.")
+            raise InputError(f"duplicates must be 'drop', 'sum' or 'keep'. Got {duplicates!r} instead.", param="duplicates")
         left = _check_ids("left", np.asarray(left, dtype=np.int64), left_vocab)
         right = _check_ids("right", np.asarray(right, dtype=np.int64), right_vocab)
         if duplicates == "drop" and weight is None:
@@ -89,60 +86,6 @@ class Pairs:
         """The pairs selected by a boolean mask or an index array, with the same vocabs."""
         w = None if self.weight is None else self.weight[mask_or_index]
         return Pairs(self.left[mask_or_index], self.right[mask_or_index], self.left_vocab, self.right_vocab, w)
-
-
-def read_table(path: str | os.PathLike, *, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a CSV, TSV, Parquet or NDJSON file into a DataFrame of strings, with errors naming the file."""
-    path = Path(path)
-    kind = _READERS.get(path.suffix.lower())
-    if not path.exists():
-        raise InputError(f"{path}: no such file.")
-    if kind is None:
-        raise InputError(f"{path}: unknown file type {path.suffix!r}; expected one of "
-                         f"{', '.join(sorted(_READERS))}.")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty; expected a header and at least one row.")
-    try:
-        if kind == "parquet":
-            frame = pd.read_parquet(path, columns=None)
-        elif kind == "ndjson":
-            frame = _read_ndjson(path)
-        else:
-            frame = pd.read_csv(path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
-                                na_values=[""], quoting=0)
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"{path}: could not be read as {kind}: {exc}") from None
-    if len(frame) == 0:
-        raise InputError(f"{path}: no rows; expected at least one.")
-    if columns:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise InputError(f"{path}: no column {missing[0]!r}; the columns are "
-                             f"{', '.join(repr(str(c)) for c in frame.columns)}.")
-    return frame
-
-
-def _read_ndjson(path: Path) -> pd.DataFrame:
-    """NDJSON objects, one a line; a line that is not a JSON object is named with its number."""
-    import json
-
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}, line {number}: not valid JSON ({exc.msg}).") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
-            rows.append(row)
-    if not rows:
-        raise InputError(f"{path}: no rows; expected at least one JSON object.")
-    return pd.DataFrame(rows)
 
 
 def read_pairs(source: str | os.PathLike | pd.DataFrame | Iterable[tuple], *, left: str | int = 0,

@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import InputError, check_positive_int
 from ..vocab import Vocab
 from .bags import Bags
-from .pairs import read_table
+from .files import read_table
 
 __all__ = ["Interactions", "read_interactions", "history_windows", "last_items", "leave_last_out",
            "sample_unseen"]

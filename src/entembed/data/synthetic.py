@@ -54,9 +54,9 @@ def planted_books(n_books: int = 37_020, n_links: int = 41_758, n_pairs: int = 7
         check_positive_int(name, value)
     check_fraction("noise", noise)
     if n_genres > n_books or n_genres > n_links:
-        raise InputError(f"n_genres must be at most n_books and n_links. Got {n_genres} instead.")
+        raise InputError(f"n_genres must be at most n_books and n_links. Got {n_genres} instead.", param="n_genres")
     if n_pairs > n_books * n_links // 2:
-        raise InputError(f"n_pairs must be at most half of n_books * n_links. Got {n_pairs} instead.")
+        raise InputError(f"n_pairs must be at most half of n_books * n_links. Got {n_pairs} instead.", param="n_pairs")
     rng = np.random.default_rng(seed)
     genre_share = rng.dirichlet(np.full(n_genres, 4.0))
     book_genre = np.sort(rng.choice(n_genres, n_books, p=genre_share))
@@ -139,7 +139,7 @@ def token_study(n: int = 10_000, n_tokens: int = 5, *, spread: float = 20.0, noi
     check_positive_int("n", n)
     check_positive_int("n_tokens", n_tokens)
     if not spread > 0 or not noise >= 0:
-        raise InputError(f"spread must be > 0 and noise >= 0. Got spread={spread!r}, noise={noise!r} instead.")
+        raise InputError(f"spread must be > 0 and noise >= 0. Got spread={spread!r}, noise={noise!r} instead.", param="spread")
     rng = np.random.default_rng(seed)
     if random_effects:
         effects = rng.uniform(-spread, spread, n_tokens)

@@ -18,9 +18,10 @@ import pandas as pd
 
 from ..errors import InputError
 from ..vocab import Vocab
-from .pairs import read_table
+from .files import read_table
 
 __all__ = ["TableColumns", "TableData", "read_tabular", "as_frame", "category_keys", "check_target"]
+
 
 def as_frame(source: str | os.PathLike | pd.DataFrame, columns: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
     """``source`` as a DataFrame with ``columns`` present, and a prefix naming it in messages."""
@@ -149,6 +150,16 @@ class TableData:
         return (f"TableData({len(self)} rows, categorical: {sizes or 'none'}, "
                 f"numeric: {len(self.columns.numeric)}, target={self.target!r})")
 
+    def take(self, rows: np.ndarray) -> "TableData":
+        """The rows at ``rows``, with the same encoding."""
+        y = None if self.y is None else self.y[rows]
+        return TableData(self.codes[rows], self.numbers[rows], y, self.columns, self.target)
+
+    def like(self, frame: pd.DataFrame, where: str = "") -> "TableData":
+        """The rows of ``frame`` encoded as this data was (unseen categories on the reserved row)."""
+        codes, numbers = self.columns.encode(frame, where)
+        return TableData(codes, numbers, _target_values(frame[self.target]), self.columns, self.target)
+
 
 def check_target(y: pd.Series | np.ndarray, target: str = "y", where: str = "") -> None:
     """Refuse a target with fewer than two distinct values, naming the column and the value."""
@@ -161,17 +172,23 @@ def check_target(y: pd.Series | np.ndarray, target: str = "y", where: str = "") 
 
 
 def read_tabular(source: str | os.PathLike | pd.DataFrame, *, target: str, categorical: Sequence[str] = (),
-                 numeric: Sequence[str] = (), min_count: int = 1) -> TableData:
-    """Read and encode a training table: ``target`` plus categorical and numeric input columns."""
+                 numeric: Sequence[str] = (), min_count: int = 1, where: str = "") -> TableData:
+    """Read and encode a training table: ``target`` plus categorical and numeric input columns.
+
+    ``where`` opens error messages about a DataFrame (say, the file it was read from: "ratings.csv: ").
+    """
     categorical, numeric = list(categorical), list(numeric)
     if target in categorical or target in numeric:
         raise InputError(f"the target column {target!r} is also listed as an input column.")
-    frame, where = as_frame(source, [target, *categorical, *numeric])
-    y = frame[target]
-    check_target(y, target, where)
-    as_numbers = pd.to_numeric(y, errors="coerce")
-    if (as_numbers.notna() == y.notna()).all():  # text files hold numbers as strings
-        y = as_numbers
+    frame, found = as_frame(source, [target, *categorical, *numeric])
+    where = where or found
+    check_target(frame[target], target, where)
     columns = TableColumns.fit(frame, categorical, numeric, min_count=min_count, where=where)
     codes, numbers = columns.encode(frame, where)
-    return TableData(codes, numbers, y.to_numpy(), columns, target)
+    return TableData(codes, numbers, _target_values(frame[target]), columns, target)
+
+
+def _target_values(y: pd.Series) -> np.ndarray:
+    """The target column's values, as numbers where every value is one (text files hold numbers as strings)."""
+    as_numbers = pd.to_numeric(y, errors="coerce")
+    return (as_numbers if (as_numbers.notna() == y.notna()).all() else y).to_numpy()

@@ -23,6 +23,7 @@ turn, so the pooled vector averages words, n-grams and subwords together, as fas
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
@@ -32,8 +33,9 @@ import pandas as pd
 from ..errors import InputError, check_positive_int
 from ..vocab import Vocab
 from .bags import Bags
+from .files import read_table
 
-__all__ = ["CHAR_MARK", "TOKEN_PATTERN", "TextEncoder", "char_ngrams", "tokenize"]
+__all__ = ["CHAR_MARK", "TOKEN_PATTERN", "TextData", "TextEncoder", "char_ngrams", "read_text", "tokenize"]
 
 TOKEN_PATTERN = r"\w+(?:'\w+)*|[^\w\s]"
 LINE_BREAK = r"<br\s*/?>"
@@ -138,7 +140,7 @@ class TextEncoder:
                 isinstance(n, int) and not isinstance(n, bool) for n in sizes)
             if not (is_pair and 1 <= sizes[0] <= sizes[1]):
                 raise InputError(f"char_ngrams must be a pair (min, max) of ints with 1 <= min <= max, "
-                                 f"or None. Got {sizes!r} instead.")
+                                 f"or None. Got {sizes!r} instead.", param="char_ngrams")
             self.char_ngrams = (sizes[0], sizes[1])
 
     def to_dict(self) -> dict[str, Any]:
@@ -249,3 +251,49 @@ def _most_frequent(counts: np.ndarray, min_count: int, max_size: int | None) -> 
     order = np.argsort(-counts, kind="stable")
     order = order[counts[order] >= min_count]
     return order[:max_size] if max_size is not None else order
+
+
+@dataclass
+class TextData:
+    """Texts as bags of word ids, their labels, and the vocabulary and encoder that made the bags."""
+
+    bags: Bags
+    y: np.ndarray          # (n,) raw labels (or numbers, for regression)
+    vocab: Vocab
+    encoder: TextEncoder
+    text: str = "text"     # the columns read: the text model predicts from frames with this column
+    label: str = "label"
+
+    def __len__(self) -> int:
+        return len(self.bags)
+
+    def __repr__(self) -> str:
+        return f"TextData({len(self)} texts, {len(self.vocab)} keys, text={self.text!r}, label={self.label!r})"
+
+    def take(self, rows: np.ndarray) -> "TextData":
+        """The texts at ``rows``, with the same vocabulary."""
+        return TextData(self.bags.take(rows), self.y[rows], self.vocab, self.encoder, self.text, self.label)
+
+    def like(self, frame: pd.DataFrame) -> "TextData":
+        """The rows of ``frame`` encoded with this data's vocabulary (tokens it lacks are dropped)."""
+        return TextData(self.encoder.encode(frame[self.text], self.vocab), frame[self.label].to_numpy(), self.vocab,
+                        self.encoder, self.text, self.label)
+
+
+def text_frame(source: str | os.PathLike | pd.DataFrame, text: str, label: str) -> pd.DataFrame:
+    """``source`` (a DataFrame or a tabular file) with its ``text`` and ``label`` columns checked."""
+    frame = source if isinstance(source, pd.DataFrame) else read_table(source, columns=[text, label])
+    for column in (text, label):
+        if column not in frame.columns:
+            raise InputError(f"no column {column!r}; the columns are "
+                             f"{', '.join(repr(str(c)) for c in frame.columns)}.")
+    return frame
+
+
+def read_text(source: str | os.PathLike | pd.DataFrame, *, text: str, label: str,
+              encoder: TextEncoder | None = None) -> TextData:
+    """Read texts and labels and encode the texts with a vocabulary fitted on them."""
+    frame = text_frame(source, text, label)
+    encoder = encoder or TextEncoder()
+    vocab, bags = encoder.fit_encode(frame[text], column=text)
+    return TextData(bags, frame[label].to_numpy(), vocab, encoder, text, label)

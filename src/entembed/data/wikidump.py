@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from ..atomic import atomic_file, temporary_name
 from ..errors import InputError, MissingExtraError, check_positive_int
 
 __all__ = ["ExtractStats", "TEMPLATE_ALIASES", "extract_infobox_pages", "template_names"]
@@ -87,7 +88,7 @@ def template_names(template: str, aliases: Iterable[str] = ()) -> frozenset[str]
     """The normalised names that count as ``template``: itself, its known redirects and ``aliases``."""
     key = _normalise_name(template)
     if not key:
-        raise InputError(f"template must name an infobox template, such as 'Infobox book'. Got {template!r} instead.")
+        raise InputError(f"template must name an infobox template, such as 'Infobox book'. Got {template!r} instead.", param="template")
     return frozenset({key, *TEMPLATE_ALIASES.get(key, ()), *(_normalise_name(a) for a in aliases)} - {""})
 
 
@@ -404,7 +405,7 @@ def _run_parts(paths: list[Path], names: frozenset[str], out, folder: Path, proc
 
     context = multiprocessing.get_context()
     counters = (context.Value("q", 0), context.Value("q", 0))
-    parts = [_temporary(folder / f"part{i}-{p.name}", ".part") for i, p in enumerate(paths)]
+    parts = [temporary_name(folder / f"part{i}-{p.name}", ".part") for i, p in enumerate(paths)]
     try:
         with context.Pool(min(processes, len(paths)), initializer=_share_counters, initargs=(counters,)) as pool:
             results = [pool.apply_async(_extract_file, (path, names, part)) for path, part in zip(paths, parts)]
@@ -421,11 +422,6 @@ def _run_parts(paths: list[Path], names: frozenset[str], out, folder: Path, proc
             part.unlink(missing_ok=True)
     progress.show(sum(o[0] for o in outcomes), sum(o[1] for o in outcomes))
     return sum(o[0] for o in outcomes), sum(o[1] for o in outcomes), [o[2] for o in outcomes if o[2]]
-
-
-def _temporary(path: Path, suffix: str) -> Path:
-    """A hidden name beside ``path``, unique to this process, for a file renamed or removed when done."""
-    return path.with_name(f".{path.name}.{os.getpid()}{suffix}")
 
 
 def extract_infobox_pages(paths: str | os.PathLike | Iterable[str | os.PathLike], template: str,
@@ -457,34 +453,28 @@ def extract_infobox_pages(paths: str | os.PathLike | Iterable[str | os.PathLike]
     paths = _dump_order(paths)
     start = time.perf_counter()
     progress = _Progress(quiet)
-    temporary = _temporary(output, ".tmp")
     try:
-        with open(temporary, "w", encoding="utf-8") as out:
-            if len(paths) > 1 and processes > 1:
-                pages, matches, errors = _run_parts(paths, names, out, output.parent, processes, progress)
-            else:
-                pages = matches = 0
-                errors = []
-                for path in paths:
-                    read, found, error = _run_single(path, names, out, processes, progress)
-                    pages, matches = pages + read, matches + found
-                    errors += [error] if error else []
-        if errors:
-            kept = ""
-            if matches:
-                os.replace(temporary, output)
-                kept = f" The {matches:,} matching pages read before it were written to {output}."
-            elif pages:
-                kept = " No matching page was read before it, so nothing was written."
-            raise InputError(" ".join(errors) + kept)
-        if not matches:
-            shown = ", ".join(sorted(names))
-            raise InputError(f"{', '.join(map(str, paths))}: no main-namespace page of the {pages:,} read uses the "
-                             f"template {template!r} (names tried: {shown}); check the template's name, or add its "
-                             "redirects as aliases (--alias).")
-        os.replace(temporary, output)
+        with atomic_file(output) as temporary:
+            with open(temporary, "w", encoding="utf-8") as out:
+                if len(paths) > 1 and processes > 1:
+                    pages, matches, errors = _run_parts(paths, names, out, output.parent, processes, progress)
+                else:
+                    pages = matches = 0
+                    errors = []
+                    for path in paths:
+                        read, found, error = _run_single(path, names, out, processes, progress)
+                        pages, matches = pages + read, matches + found
+                        errors += [error] if error else []
+            if errors and not matches:  # nothing worth keeping: leave the output as it was
+                kept = " No matching page was read before it, so nothing was written." if pages else ""
+                raise InputError(" ".join(errors) + kept)
+            if not matches:
+                shown = ", ".join(sorted(names))
+                raise InputError(f"{', '.join(map(str, paths))}: no main-namespace page of the {pages:,} read uses "
+                                 f"the template {template!r} (names tried: {shown}); check the template's name, or "
+                                 "add its redirects as aliases (--alias).")
     finally:
         progress.close()
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    if errors:  # the pages read before the damage were written; say so
+        raise InputError(" ".join(errors) + f" The {matches:,} matching pages read before it were written to {output}.")
     return ExtractStats(len(paths), pages, matches, time.perf_counter() - start, output)

@@ -1,10 +1,16 @@
-"""The contract every model kind meets, so one Trainer, one folder format and one query API serve all."""
+"""The contract every model kind meets, so one Trainer, one folder format and one query API serve all.
+
+Every kind is built the same way, ``Model.for_data(data, config, seed=...)``, and trained by
+``Trainer(settings).fit(model, data)``. The Trainer draws the validation split; the model says what its
+units are (pairs, rows, users) and how to hold some of them out.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Iterator, Protocol
 
+import numpy as np
 import torch
 
 from ..embeddings import Embeddings
@@ -29,7 +35,7 @@ class TrainingTask(Protocol):
     monitor: str              # metric early stopping watches ("val_auc", "loss", ...)
     monitor_mode: str         # "max" or "min"
 
-    def batches(self, batch_size: int, rng: "Any") -> Iterator[Any]: ...
+    def batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[Any]: ...
     def step(self, batch: Any) -> tuple[float, int]: ...   # (summed loss, samples in the batch)
     def validate(self) -> dict[str, float]: ...
 
@@ -38,6 +44,17 @@ class EmbeddingModel(torch.nn.Module, ABC):
     """A torch module whose named embedding tables, each with a Vocab, are the result of training."""
 
     kind: ClassVar[str]
+    #: The optimizer used when the settings name none.
+    DEFAULT_OPTIMIZER: ClassVar[str]
+    #: The optimizers this kind offers, each with the learning rate used when the settings give none.
+    DEFAULT_LR: ClassVar[dict[str, float]]
+
+    _tables: dict[str, Embeddings] | None = None
+
+    @classmethod
+    @abstractmethod
+    def for_data(cls, data: Any, config: Any = None, *, seed: int = 0) -> "EmbeddingModel":
+        """An untrained model sized for ``data`` (its vocabs, columns and target)."""
 
     @abstractmethod
     def vocabs(self) -> dict[str, Vocab]:
@@ -57,15 +74,34 @@ class EmbeddingModel(torch.nn.Module, ABC):
         """An untrained model of this kind; weights are filled in by ``load_state_dict``."""
 
     @abstractmethod
-    def training_task(self, data: Any, *, settings: Any, rng: Any) -> TrainingTask:
-        """Prepare ``data`` for training with the Trainer's settings."""
+    def holdout_units(self, data: Any) -> tuple[int, str]:
+        """How many units of ``data`` a validation split chooses among, and what they are called."""
+
+    @abstractmethod
+    def hold_out(self, data: Any, held: np.ndarray) -> tuple[Any, Any]:
+        """(training data, validation data) with the units ``held`` (sorted indices) held out."""
+
+    @abstractmethod
+    def training_task(self, data: Any, validation: Any, *, optimizer: str, lr: float,
+                      rng: np.random.Generator) -> TrainingTask:
+        """Prepare ``data`` for training (``validation``, from ``hold_out``, may be None)."""
 
     @property
     def tables(self) -> dict[str, Embeddings]:
-        """Table name -> Embeddings (float32 vectors with their keys), the trained result."""
-        weights = self.table_weights()
-        return {name: Embeddings(weights[name].detach().cpu().numpy()[: len(vocab)], vocab)
-                for name, vocab in self.vocabs().items()}
+        """Table name -> Embeddings: read-only views of the trained tables, built once per fit or load."""
+        if self._tables is None:
+            weights = self.table_weights()
+            self._tables = {name: Embeddings(weights[name].detach().cpu().numpy()[: len(vocab)], vocab, copy=False)
+                            for name, vocab in self.vocabs().items()}
+        return self._tables
+
+    def clear_tables(self) -> None:
+        """Forget the Embeddings views (and their caches); the Trainer calls it when the weights change."""
+        self._tables = None
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self.clear_tables()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{n}={len(v)}x{self.table_weights()[n].shape[1]}" for n, v in self.vocabs().items())

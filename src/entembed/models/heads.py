@@ -55,7 +55,7 @@ class Head:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise InputError(f"task must be one of {', '.join(TASKS)}. Got {self.task!r} instead.")
+            raise InputError(f"task must be one of {', '.join(TASKS)}. Got {self.task!r} instead.", param="task")
         if self.low is not None or self.high is not None:
             self.low, self.high = check_range("a target range", (self.low, self.high))
             if self.task != "regression":

@@ -9,7 +9,7 @@ epoch of 2.3M samples under a second on 2 cores.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterator
 
 import numpy as np
@@ -51,7 +51,7 @@ class PairConfig:
         for name, value, allowed in (("score", self.score, SCORES), ("loss", self.loss, LOSSES),
                                      ("sampling", self.sampling, SAMPLING)):
             if value not in allowed:
-                raise InputError(f"{name} must be one of {', '.join(allowed)}. Got {value!r} instead.")
+                raise InputError(f"{name} must be one of {', '.join(allowed)}. Got {value!r} instead.", param=name)
         if self.left_name == self.right_name and not self.shared:
             raise InputError(f"left and right tables need different names. Got {self.left_name!r} for both.")
 
@@ -61,6 +61,9 @@ class PairModel(EmbeddingModel):
     """Left and right embedding tables whose score says whether a (left, right) pair is a true one."""
 
     kind = "pair"
+    DEFAULT_OPTIMIZER = "adagrad"
+    #: Measured on planted graphs for each row optimizer (tests/test_training.py, benchmarks/).
+    DEFAULT_LR = {"sgd": 0.05, "adagrad": 0.2, "rmsprop": 0.005, "adam": 0.01}
 
     def __init__(self, left_vocab: Vocab, right_vocab: Vocab, config: PairConfig | None = None, *, seed: int = 0):
         super().__init__()
@@ -74,6 +77,9 @@ class PairModel(EmbeddingModel):
                                        requires_grad=False)
         self.right = self.left if self.config.shared else torch.nn.Parameter(
             torch.randn(len(right_vocab), dim, generator=generator) * scale, requires_grad=False)
+        # Left rows no fit has trained yet: a fit zeroes those its data gives no pair (a key never trained
+        # is a zero vector, not random noise) and clears the mark of those it trains. A loaded model has none.
+        self.untrained_left = np.ones(len(left_vocab), dtype=bool)
 
     def vocabs(self) -> dict[str, Vocab]:
         if self.config.shared:
@@ -104,17 +110,22 @@ class PairModel(EmbeddingModel):
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         if self.config.shared:
             state_dict = {**state_dict, "right": state_dict["left"]}
+        self.untrained_left[:] = False
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     @classmethod
-    def for_pairs(cls, pairs: Pairs, config: PairConfig | None = None, *, seed: int = 0) -> "PairModel":
-        """A model sized for ``pairs``, its tables named after the pairs' vocabs."""
+    def for_data(cls, data: Pairs, config: PairConfig | None = None, *, seed: int = 0) -> "PairModel":
+        """A model sized for the pairs ``data``, its tables named after the pairs' vocabs (``config`` is not
+        changed: the model gets a copy with those names)."""
+        if not isinstance(data, Pairs):
+            raise InputError(f"a pair model is built for Pairs (see read_pairs). Got {type(data).__name__} instead.")
         config = config or PairConfig()
-        config.left_name = pairs.left_vocab.name or config.left_name
-        config.right_name = pairs.right_vocab.name or config.right_name
-        if config.left_name == config.right_name and not config.shared:
-            config.right_name += "_right"
-        return cls(pairs.left_vocab, pairs.right_vocab, config, seed=seed)
+        left_name = data.left_vocab.name or config.left_name
+        right_name = data.right_vocab.name or config.right_name
+        if left_name == right_name and not config.shared:
+            right_name += "_right"
+        config = replace(config, left_name=left_name, right_name=right_name)
+        return cls(data.left_vocab, data.right_vocab, config, seed=seed)
 
     # -- scoring ---------------------------------------------------------------------------------------
     def score(self, left: np.ndarray | torch.Tensor, right: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -125,46 +136,55 @@ class PairModel(EmbeddingModel):
             return F.cosine_similarity(u, v, dim=-1, eps=1e-12)
         return (u * v).sum(-1)
 
-    def training_task(self, data: Pairs, *, settings: Any, rng: np.random.Generator) -> "PairTask":
+    # -- training ----------------------------------------------------------------------------------------
+    def _check(self, data: Any) -> Pairs:
         if not isinstance(data, Pairs):
             raise InputError(f"a pair model trains on Pairs. Got {type(data).__name__} instead.")
         if len(data.left_vocab) != len(self.left_vocab) or len(data.right_vocab) != len(self.right_vocab):
             raise InputError("the pairs' vocabs do not match the model's tables.")
-        return PairTask(self, data, settings, rng)
+        return data
+
+    def holdout_units(self, data: Pairs) -> tuple[int, str]:
+        return len(self._check(data)), "pairs"
+
+    def hold_out(self, data: Pairs, held: np.ndarray) -> tuple[Pairs, Pairs]:
+        kept = np.ones(len(data), dtype=bool)
+        kept[held] = False
+        return data.subset(kept), data.subset(held)
+
+    def training_task(self, data: Pairs, validation: Pairs | None, *, optimizer: str, lr: float,
+                      rng: np.random.Generator) -> "PairTask":
+        return PairTask(self, self._check(data), validation, optimizer, lr, rng)
 
 
 class PairTask:
-    """One fit of a pair model: positives split into train/validation, negatives drawn each epoch."""
+    """One fit of a pair model: training positives with negatives drawn each epoch (never a training
+    positive), and validation positives scored against negatives that are no known positive."""
 
-    def __init__(self, model: PairModel, pairs: Pairs, settings: Any, rng: np.random.Generator):
+    def __init__(self, model: PairModel, train: Pairs, val: Pairs | None, optimizer: str, lr: float,
+                 rng: np.random.Generator):
         cfg = model.config
-        if settings.optimizer not in kernel.OPTIMIZERS:
-            raise InputError(f"optimizer must be one of {', '.join(kernel.OPTIMIZERS)}. "
-                             f"Got {settings.optimizer!r} instead.")
-        self.model, self.cfg = model, cfg
-        self.sampler = NegativeSampler(pairs, ratio=cfg.negatives, distribution=cfg.sampling)
-        order = rng.permutation(len(pairs))
-        n_val = int(round(len(pairs) * settings.validation))
-        if settings.validation and not 0 < n_val < len(pairs):
-            raise InputError(f"validation={settings.validation} leaves no pair on one side of {len(pairs)} pairs.")
-        self.train = pairs.subset(np.sort(order[n_val:]))
-        self.val = pairs.subset(np.sort(order[:n_val])) if n_val else None
-        self.monitor, self.monitor_mode = ("val_auc", "max") if self.val is not None else ("loss", "min")
-        if self.val is not None:
-            val_neg = self.sampler.sample(self.val.left, rng.integers(2**62), ratio=1)[:, 0]
-            self._val_left = np.concatenate([self.val.left, self.val.left])
-            self._val_right = np.concatenate([self.val.right, val_neg])
-            self._val_label = np.concatenate([np.ones(n_val), np.zeros(n_val)])
-        self.n_samples = len(self.train) * (1 + cfg.negatives)
-        positives_per_batch = int(np.clip(len(self.train) / 200, 256, 4096))  # >= 200 steps an epoch
+        self.model, self.cfg, self.train, self.val = model, cfg, train, val
+        self.sampler = NegativeSampler(train, ratio=cfg.negatives, distribution=cfg.sampling)
+        self.monitor, self.monitor_mode = ("val_auc", "max") if val is not None else ("loss", "min")
+        if val is not None:
+            known = Pairs(np.concatenate([train.left, val.left]), np.concatenate([train.right, val.right]),
+                          train.left_vocab, train.right_vocab)
+            val_neg = NegativeSampler(known, ratio=1).sample(val.left, rng.integers(2**62))[:, 0]
+            self._val_left = np.concatenate([val.left, val.left])
+            self._val_right = np.concatenate([val.right, val_neg])
+            self._val_label = np.concatenate([np.ones(len(val)), np.zeros(len(val))])
+        self.n_samples = len(train) * (1 + cfg.negatives)
+        positives_per_batch = int(np.clip(len(train) / 200, 256, 4096))  # >= 200 steps an epoch
         self.default_batch_size = positives_per_batch * (1 + cfg.negatives)
-        self.opt_code = kernel.OPTIMIZERS[settings.optimizer]
-        self.lr = settings.lr if settings.lr is not None else DEFAULT_LR[settings.optimizer]
-        self.hyper = np.array([1e-8, 0.99 if settings.optimizer == "rmsprop" else 0.9, 0.999])
+        self.opt_code, self.lr = kernel.OPTIMIZERS[optimizer], lr
+        self.hyper = np.array([1e-8, 0.99 if optimizer == "rmsprop" else 0.9, 0.999])
         self.tables = [model.left.data.numpy()] if cfg.shared else [model.left.data.numpy(), model.right.data.numpy()]
-        if not cfg.shared:  # a left key with no pair is never trained: a zero vector, not random noise
-            self.tables[0][np.bincount(self.train.left, minlength=len(model.left_vocab)) == 0] = 0.0
-        self.states = [kernel.optimizer_state(settings.optimizer, t.shape) for t in self.tables]
+        if not cfg.shared:  # a left key no fit has trained, and without a pair here, stays a zero vector
+            paired = np.bincount(train.left, minlength=len(model.left_vocab)) > 0
+            self.tables[0][model.untrained_left & ~paired] = 0.0
+            model.untrained_left &= ~paired
+        self.states = [kernel.optimizer_state(optimizer, t.shape) for t in self.tables]
         self.accums = [np.zeros_like(t) for t in self.tables]
         self.touched = [np.zeros(t.shape[0], dtype=np.uint8) for t in self.tables]
         self.label_neg = -1.0 if cfg.loss == "mse" else 0.0
@@ -225,5 +245,3 @@ class PairTask:
 
 #: Below this many samples a step runs on one thread: starting a parallel region costs more than it saves.
 PARALLEL_MIN_SAMPLES = 6_144
-#: Learning rates measured on planted graphs for each row optimizer (tests/test_training.py, benchmarks/).
-DEFAULT_LR = {"sgd": 0.05, "adagrad": 0.2, "rmsprop": 0.005, "adam": 0.01}

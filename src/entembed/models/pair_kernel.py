@@ -7,9 +7,9 @@ A step has two parallel phases and is deterministic whatever the number of threa
 Summing before the update makes a step the exact minibatch gradient of the summed loss, so a link seen
 thousands of times in one batch moves by one Adagrad/Adam step, not by thousands of SGD steps.
 
-Negative sampling lives here too: draws come from a counter-based generator (splitmix64 of seed,
-epoch and sample index), so they do not depend on thread scheduling; draws that hit a true positive
-are redrawn, checked by binary search in the left key's sorted positives.
+Fast-math is limited to reassociation, contraction and approximate functions (FASTMATH): infinities and
+NaNs keep their IEEE meaning, and the sigmoid and softplus are written so that exp never overflows, so
+huge scores give a saturated gradient, not NaN.
 """
 
 from __future__ import annotations
@@ -17,68 +17,30 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["OPTIMIZERS", "LOSS_CODES", "draw_negatives", "pair_gradients", "apply_row_gradients",
-           "optimizer_state"]
+__all__ = ["OPTIMIZERS", "LOSS_CODES", "pair_gradients", "apply_row_gradients", "optimizer_state"]
 
 OPTIMIZERS = {"sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3}
 LOSS_CODES = {"logistic": 0, "mse": 1, "bpr": 2}
+#: LLVM fast-math flags that keep inf and NaN semantics (numba's fastmath=True also assumes neither occurs).
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @njit(inline="always")
-def _splitmix64(x):
-    x = (x + np.uint64(0x9E3779B97F4A7C15))
-    z = x
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow for any finite x."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + np.exp(-x))
+    e = np.exp(x)
+    return e / (1.0 + e)
 
 
 @njit(inline="always")
-def _uniform(counter):
-    """A float in [0, 1) from a 64-bit counter."""
-    return (_splitmix64(counter) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+def _softplus(x):
+    """log(1 + exp(x)) without overflow for any finite x."""
+    return max(x, 0.0) + np.log1p(np.exp(-abs(x)))
 
 
-@njit(inline="always")
-def _is_positive(indptr, indices, left, right):
-    lo, hi = indptr[left], indptr[left + 1]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        value = indices[mid]
-        if value == right:
-            return True
-        if value < right:
-            lo = mid + 1
-        else:
-            hi = mid
-    return False
-
-
-@njit(parallel=True, cache=True)
-def draw_negatives(left, k, n_right, cdf, indptr, indices, seed):
-    """(len(left), k) right ids, uniform (empty cdf) or by the cdf, none a positive of its left id."""
-    n = left.shape[0]
-    out = np.empty((n, k), dtype=np.int32)
-    base = np.uint64(seed) * np.uint64(0x100000001B3)
-    uniform = cdf.shape[0] == 0
-    for i in prange(n):
-        owner = left[i]
-        for j in range(k):
-            counter = base + np.uint64(i * k + j) * np.uint64(0x9E3779B1)
-            while True:
-                u = _uniform(counter)
-                counter += np.uint64(1) << np.uint64(40)
-                if uniform:
-                    r = min(int(u * n_right), n_right - 1)
-                else:
-                    r = min(np.searchsorted(cdf, u, side="right"), n_right - 1)
-                if not _is_positive(indptr, indices, owner, r):
-                    out[i, j] = r
-                    break
-    return out
-
-
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def pair_gradients(L, R, left, right, negatives, weight, loss_code, cosine, label_neg, grad_l, grad_r,
                    rows_l, rows_r, losses):
     """Phase 1: scores and per-sample gradients of a batch of positives with their negatives.
@@ -121,8 +83,8 @@ def pair_gradients(L, R, left, right, negatives, weight, loss_code, cosine, labe
             dscore[0] = 0.0
             for j in range(1, group):
                 diff = scores[0] - scores[j]
-                sig = w / (1.0 + np.exp(diff))            # w * sigmoid(-diff)
-                loss += w * (max(-diff, 0.0) + np.log1p(np.exp(-abs(diff))))
+                sig = w * _sigmoid(-diff)
+                loss += w * _softplus(-diff)
                 dscore[0] -= sig
                 dscore[j] = sig
         else:
@@ -134,8 +96,8 @@ def pair_gradients(L, R, left, right, negatives, weight, loss_code, cosine, labe
                     loss += scale * (s - label) ** 2
                     dscore[j] = scale * 2.0 * (s - label)
                 else:               # logistic on labels 1 / 0
-                    loss += scale * (max(s, 0.0) + np.log1p(np.exp(-abs(s))) - label * s)
-                    dscore[j] = scale * (1.0 / (1.0 + np.exp(-s)) - label)
+                    loss += scale * (_softplus(s) - label * s)
+                    dscore[j] = scale * (_sigmoid(s) - label)
         losses[i] = loss
         for j in range(group):
             m = i * group + j
@@ -154,7 +116,7 @@ def pair_gradients(L, R, left, right, negatives, weight, loss_code, cosine, labe
                     grad_r[m, d] = g * L[li, d]
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def apply_row_gradients(W, rows, grads, opt_code, lr, hyper, state1, state2, row_steps, accum, touched, order):
     """Phase 2: sum each touched row's gradients (in sample order) and apply the optimizer once per row.
 

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from ..data.tables import TableColumns, TableData, as_frame, read_tabular
+from ..data.tables import TableColumns, TableData, as_frame
 from ..errors import InputError, check_fraction, check_positive_int, check_range
 from ..vocab import Vocab
+from .autograd import AutogradTask, make_torch_optimizer
 from .base import EmbeddingModel, register_model
 from .heads import TASKS, Head
 
-__all__ = ["TableConfig", "TableModel", "embedding_size", "train_table", "PRESETS", "ACTIVATIONS"]
+__all__ = ["TableConfig", "TableModel", "embedding_size", "PRESETS", "ACTIVATIONS"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "linear": nn.Identity, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
-DEFAULT_LR = {"adam": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2, "sgd": 1e-2}  # keras' defaults for rmsprop/adam
 PREDICT_CHUNK = 65_536
 
 
@@ -69,7 +69,7 @@ class TableConfig:
         acts = (self.activation,) if isinstance(self.activation, str) else tuple(self.activation)
         unknown = [a for a in acts if a not in ACTIVATIONS]
         if unknown:
-            raise InputError(f"activation must be one of {', '.join(ACTIVATIONS)}. Got {unknown[0]!r} instead.")
+            raise InputError(f"activation must be one of {', '.join(ACTIVATIONS)}. Got {unknown[0]!r} instead.", param="activation")
         if not isinstance(self.activation, str):
             self.activation = acts
             if len(acts) != len(self.hidden):
@@ -80,7 +80,7 @@ class TableConfig:
         for name in ("l2", "weight_decay", "embedding_decay", "init_scale"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise InputError(f"{name} must be a number >= 0. Got {value!r} instead.")
+                raise InputError(f"{name} must be a number >= 0. Got {value!r} instead.", param=name)
 
     def activations(self) -> tuple[str, ...]:
         return (self.activation,) * len(self.hidden) if isinstance(self.activation, str) else self.activation
@@ -99,6 +99,8 @@ class TableModel(EmbeddingModel):
     """Embedding tables for categorical columns plus numeric inputs, through an MLP, into a Head."""
 
     kind = "table"
+    DEFAULT_OPTIMIZER = "adam"
+    DEFAULT_LR = {"sgd": 1e-2, "adagrad": 1e-2, "rmsprop": 1e-3, "adam": 1e-3}  # keras' defaults for rmsprop/adam
 
     def __init__(self, columns: TableColumns, head: Head, config: TableConfig | None = None, *, seed: int = 0):
         super().__init__()
@@ -136,11 +138,13 @@ class TableModel(EmbeddingModel):
                 self.biases.append(bias)
 
     @classmethod
-    def for_data(cls, data: TableData, *, task: str | None = None, config: TableConfig | None = None,
-                 seed: int = 0) -> "TableModel":
+    def for_data(cls, data: TableData, config: TableConfig | None = None, *, seed: int = 0,
+                 task: str | None = None) -> "TableModel":
         """A model sized for ``data``, its head fitted to the target (task inferred if None)."""
+        if not isinstance(data, TableData):
+            raise InputError(f"a table model is built for TableData (see read_tabular). Got {type(data).__name__}.")
         if task is not None and task not in TASKS:
-            raise InputError(f"task must be one of {', '.join(TASKS)}. Got {task!r} instead.")
+            raise InputError(f"task must be one of {', '.join(TASKS)}. Got {task!r} instead.", param="task")
         config = config or TableConfig()
         head = Head.fit(data.y, task, target=data.target)
         if head.task == "regression" and not config.standardize_target:
@@ -176,26 +180,30 @@ class TableModel(EmbeddingModel):
             out = out + bias(codes[:, j])
         return out
 
-    def training_task(self, data: TableData, *, settings: Any, rng: np.random.Generator) -> AutogradTask:
-        from ..train import AutogradTask, make_torch_optimizer  # here: train imports the models package
-
+    def _check(self, data: Any) -> TableData:
         if not isinstance(data, TableData):
             raise InputError(f"a table model trains on TableData (see read_tabular). Got {type(data).__name__}.")
         if data.columns is not self.columns:
             raise InputError("the data was encoded with other columns than this model's; use TableModel.for_data.")
-        target = self.head.encode(data.y)
+        return data
+
+    def holdout_units(self, data: TableData) -> tuple[int, str]:
+        return len(self._check(data)), "rows"
+
+    def hold_out(self, data: TableData, held: np.ndarray) -> tuple[TableData, TableData]:
+        kept = np.ones(len(data), dtype=bool)
+        kept[held] = False
+        return data.take(np.flatnonzero(kept)), data.take(held)
+
+    def training_task(self, data: TableData, validation: TableData | None, *, optimizer: str, lr: float,
+                      rng: np.random.Generator) -> AutogradTask:
+        target = self.head.encode(self._check(data).y)
         codes, numbers = torch.from_numpy(data.codes), torch.from_numpy(data.numbers)
-        order = torch.from_numpy(rng.permutation(len(data)))
-        n_val = int(round(len(data) * settings.validation))
-        if settings.validation and not 0 < n_val < len(data):
-            raise InputError(f"validation={settings.validation} leaves no row on one side of {len(data)} rows.")
-        val, train = order[:n_val], order[n_val:]
         tables = list(self.embeddings.parameters()) + list(self.biases.parameters())
         dense = [p for name, p in self.named_parameters() if not name.startswith(("embeddings.", "biases."))]
         groups = [{"params": tables, "weight_decay": self.config.embedding_decay},
                   {"params": dense, "weight_decay": self.config.weight_decay}]
-        lr = settings.lr if settings.lr is not None else DEFAULT_LR.get(settings.optimizer, 1e-3)
-        optimizer = make_torch_optimizer(settings.optimizer, groups, lr)
+        torch_optimizer = make_torch_optimizer(optimizer, groups, lr)
         l2, head = self.config.l2, self.head
 
         def loss_fn(model: "TableModel", codes: torch.Tensor, numbers: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -205,12 +213,17 @@ class TableModel(EmbeddingModel):
                 loss = loss + l2 * sum((t(codes[:, j]) ** 2).sum() for j, t in tables)
             return loss
 
-        def validate() -> dict[str, float]:
-            return head.metrics(self(codes[val], numbers[val]), target[val])
+        validate, (monitor, mode) = None, ("loss", "min")
+        if validation is not None:
+            val_inputs = (torch.from_numpy(self._check(validation).codes), torch.from_numpy(validation.numbers))
+            val_target = head.encode(validation.y)
+            monitor, mode = head.monitor
 
-        monitor, mode = head.monitor if n_val else ("loss", "min")
-        return AutogradTask(self, (codes[train], numbers[train], target[train]), loss_fn, optimizer,
-                            validate=validate if n_val else None, monitor=monitor, monitor_mode=mode)
+            def validate() -> dict[str, float]:
+                return head.metrics(self(*val_inputs), val_target)
+
+        return AutogradTask(self, (codes, numbers, target), loss_fn, torch_optimizer, validate=validate,
+                            monitor=monitor, monitor_mode=mode)
 
     # -- prediction -----------------------------------------------------------------------------------------
     def encode(self, X: str | os.PathLike | pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -245,23 +258,3 @@ class TableModel(EmbeddingModel):
             ids = torch.from_numpy(np.asarray(codes, dtype=np.int64))
             parts = [t.weight[ids[:, j]] for j, t in enumerate(self.embeddings)]
             return torch.cat(parts, dim=1).numpy() if parts else np.zeros((len(ids), 0), np.float32)
-
-
-def train_table(source: str | os.PathLike | pd.DataFrame | TableData, *, target: str = "target",
-                categorical: Sequence[str] = (), numeric: Sequence[str] = (), task: str | None = None,
-                config: TableConfig | None = None, min_count: int = 1, **settings: Any) -> TableModel:
-    """Read a table, build a table model for it and train it with the Trainer (Adam unless told).
-
-    ``settings`` are TrainSettings fields (epochs, batch_size, lr, optimizer, seed, validation, patience,
-    quiet). The trained model has ``.history``, ``.tables`` (column -> Embeddings) and ``predict``.
-    """
-    from ..train import Trainer
-
-    if task is not None and task not in TASKS:
-        raise InputError(f"task must be one of {', '.join(TASKS)}. Got {task!r} instead.")
-    data = source if isinstance(source, TableData) else read_tabular(
-        source, target=target, categorical=categorical, numeric=numeric, min_count=min_count)
-    settings.setdefault("optimizer", "adam")
-    model = TableModel.for_data(data, task=task, config=config, seed=settings.get("seed", 0))
-    Trainer(**settings).fit(model, data)
-    return model
