@@ -213,7 +213,7 @@ class PairTask:
         positives_per_batch = int(np.clip(len(train) / 200, 256, 4096))  # >= 200 steps an epoch
         self.default_batch_size = positives_per_batch * (1 + cfg.negatives)
         self.opt_code, self.lr = kernel.OPTIMIZERS[optimizer], lr
-        self.hyper = np.array([1e-8, 0.99 if optimizer == "rmsprop" else 0.9, 0.999])
+        self.hyper = kernel.optimizer_hyper(optimizer)
         self.tables = [model.left.data.numpy()] if cfg.shared else [model.left.data.numpy(), model.right.data.numpy()]
         if not cfg.shared:  # a left key no fit has trained, and without a pair here, stays a zero vector
             paired = np.bincount(train.left, minlength=len(model.left_vocab)) > 0
@@ -222,7 +222,7 @@ class PairTask:
         self.states = model.optimizer_states(optimizer)  # continued from the last fit or the saved folder
         self.accums = [np.zeros_like(t) for t in self.tables]
         self.touched = [np.zeros(t.shape[0], dtype=np.uint8) for t in self.tables]
-        self.label_neg = -1.0 if cfg.loss == "mse" else 0.0
+        self.label_neg = kernel.negative_label(cfg.loss)
         self.loss_code = kernel.LOSS_CODES[cfg.loss]
 
     def batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, ...]]:
