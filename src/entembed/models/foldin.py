@@ -22,15 +22,13 @@ import torch
 
 from ..data.negatives import NegativeSampler
 from ..data.pairs import Pairs
-from ..data.sequences import Interactions
 from ..errors import InputError, check_positive_int
 from ..vocab import Vocab
 from . import pair_kernel as kernel
 from .next_item import NextItemModel
 from .pair import PARALLEL_MIN_SAMPLES, PairModel
 
-__all__ = ["EXISTING", "SIDES", "FoldIn", "grow_vocab", "grow_pair_model", "fold_in_pairs", "grow_next_item_model",
-           "fold_in_items"]
+__all__ = ["EXISTING", "SIDES", "FoldIn", "grow_vocab", "grow_pair_model", "fold_in_pairs", "grow_next_item_model"]
 
 #: What fold-in does with a key the table already has: refuse the whole call, or refine its vector.
 EXISTING = ("refuse", "refine")
@@ -222,3 +220,19 @@ def _by_link_rank(pairs: Pairs, rng: np.random.Generator) -> tuple[np.ndarray, n
     rank[by_key] = np.arange(len(left)) - first
     order = shuffled[np.lexsort((left, rank))]
     return pairs.left[order], pairs.right[order]
+
+
+def grow_next_item_model(model: NextItemModel, keys: Sequence[str], *, seed: int = 0) -> NextItemModel:
+    """A copy of ``model`` whose item table also holds ``keys``: old rows, biases and layers as trained, new
+    rows as a fresh model's."""
+    vocab = grow_vocab(model.vocab, keys)
+    grown = NextItemModel(vocab, replace(model.config), seed=seed)
+    n_old = len(model.vocab)
+    state = grown.state_dict()
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            target = state[name]
+            (target if target.shape == tensor.shape else target[:n_old]).copy_(tensor)
+    grown.history, grown.train_settings = getattr(model, "history", None), getattr(model, "train_settings", None)
+    return grown
+
