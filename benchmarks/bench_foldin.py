@@ -99,7 +99,7 @@ def books(args) -> None:
     features = info[columns].apply(lambda c: c.str.strip().str.lower())
     table = partial.tables["books"]
     side = SideModel(columns).fit(features.loc[table.keys], table)
-    held_keys = [k for k in queries]
+    held_keys = list(queries)
     labels = np.array([author_id[k] for k in table.keys])
     target = np.array([author_id[k] for k in held_keys])
     rng = np.random.default_rng(0)
@@ -109,6 +109,8 @@ def books(args) -> None:
         "random vector": rng.standard_normal((len(held_keys), table.dim)).astype(np.float32),
         "mean of its genre": genre_mean.reindex(genre.loc[held_keys].fillna("?")).fillna(0).to_numpy(np.float32),
         "side model": side.predict(features.loc[held_keys]),
+        "side model without author": SideModel(columns[1:]).fit(features.loc[table.keys], table).predict(
+            features.loc[held_keys]),
     }
     for name, vectors in candidates.items():
         ids, _ = table.search(vectors, 10)
