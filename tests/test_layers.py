@@ -20,7 +20,7 @@ LAYERS = [
     ["cli"],
     ["serve"],
     ["viz", "export", "demo", "sklearn"],
-    ["api"],
+    ["api", "foldin"],
     ["storage"],
     ["train"],
     ["models"],

@@ -17,8 +17,8 @@ def trained(small_graph):
 
 def test_round_trip_answers_the_same_neighbours(tmp_path, trained):
     folder = entembed.save_model(trained, tmp_path / "model")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "history.json", "vocab-books.json",
-                                                        "vocab-links.json", "weights.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "history.json", "optimizer.safetensors",
+                                                        "vocab-books.json", "vocab-links.json", "weights.safetensors"]
     config = json.loads((folder / "config.json").read_text())
     assert config["kind"] == "pair" and config["tables"]["books"]["keys"] == 1500
     assert config["versions"]["torch"] and config["training"]["validation"] == 0.1

@@ -7,10 +7,12 @@ Layers: each module imports only from its own layer or the ones below it, never 
 
     __main__, cli                         the command line: parses, calls the library, prints
     demo, sklearn                         built-in demos; the scikit-learn transformer
-    api                                   train_pairs / train_table / train_text / train_next_item, predict_frame
+    api, foldin                           train_pairs / train_table / train_text / train_next_item, predict_frame;
+                                          new keys for trained models (add_to_folder, train_more, fold_in_items)
     storage                               model folders (save_model, load, Checkpoint)
     train                                 the one Trainer, TrainSettings, History, the validation split
-    models                                pair (+ pair_kernel), tabular, text, next_item, bags, heads, autograd
+    models                                pair (+ pair_kernel), tabular, text, next_item, bags, heads, autograd,
+                                          foldin (new rows from links), side (cold start from features)
     data                                  readers, vocab-encoded arrays, negative sampling, synthetic data
     embeddings, evaluate, index, vocab,   the trained result and its queries; metrics; exact search;
     atomic, errors                        string <-> id; write-then-rename; errors
@@ -39,6 +41,8 @@ _EXPORTS = {
     **dict.fromkeys(["EmbeddingModel", "PairConfig", "PairModel", "TableConfig", "TableModel",
                      "BagConfig", "NextItemConfig", "NextItemModel", "TextModel"], ".models"),
     **dict.fromkeys(["train_pairs", "train_table", "train_text", "train_next_item", "predict_frame"], ".api"),
+    **dict.fromkeys(["add_to_folder", "fold_in_key", "fold_in_items", "train_more"], ".foldin"),
+    **dict.fromkeys(["FoldIn", "fold_in_pairs"], ".models.foldin"), "SideModel": ".models.side",
     "Checkpoint": ".storage", "load": ".storage", "save_model": ".storage",
     **dict.fromkeys(["History", "Trainer", "TrainSettings", "fit"], ".train"),
     "Vocab": ".vocab",
@@ -50,7 +54,8 @@ __all__ = ["Books", "Checkpoint", "EmbeddingModel", "Embeddings", "EntembedError
            "fit", "load", "planted_books", "read_books", "read_pairs", "save_model",
            "TableConfig", "TableData", "TableModel", "TokenStudy", "read_tabular", "token_study", "train_table",
            "Bags", "BagConfig", "Interactions", "NextItemConfig", "NextItemModel", "TextEncoder", "TextModel",
-           "read_interactions", "tokenize", "train_next_item", "train_text"]
+           "read_interactions", "tokenize", "train_next_item", "train_text",
+           "FoldIn", "SideModel", "add_to_folder", "fold_in_items", "fold_in_key", "fold_in_pairs", "train_more"]
 
 
 def __getattr__(name: str):

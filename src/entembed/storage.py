@@ -1,4 +1,5 @@
-"""A saved model is a folder: config.json, vocab-<table>.json, weights.safetensors, history.json.
+"""A saved model is a folder: config.json, vocab-<table>.json, weights.safetensors, history.json, and
+optimizer.safetensors where the model keeps optimizer state (pair models: training again continues it).
 
 Nothing is pickled, so loading never runs code from the file. Saving writes a temporary folder beside
 the target and renames it into place, so an interrupted save never leaves a half model under that name.
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_folder
@@ -31,6 +32,7 @@ __all__ = ["save_model", "load", "Checkpoint", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "entembed-model"
 FORMAT_VERSION = 1
+OPTIMIZER_FILE = "optimizer.safetensors"
 
 
 def _vocab_files(tables: list[str]) -> dict[str, str]:
@@ -76,6 +78,10 @@ def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: An
             vocab.save(temporary / files[name])
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(temporary / "weights.safetensors"), metadata={"format": FORMAT})
+        optimizer = model.optimizer_tensors()
+        if optimizer is not None:
+            save_file({k: v.contiguous() for k, v in optimizer[1].items()}, str(temporary / OPTIMIZER_FILE),
+                      metadata={"format": FORMAT, "optimizer": optimizer[0]})
         history = getattr(model, "history", None) or History()
         history.save(temporary / "history.json")
         for name, text in (attachments or {}).items():
@@ -119,6 +125,21 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path}: not valid JSON ({exc}).") from None
+
+
+def _load_optimizer(model: EmbeddingModel, path: Path) -> None:
+    """Restore the optimizer state saved beside the weights, if any (older folders have none)."""
+    if not path.exists():
+        return
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            name = (handle.metadata() or {}).get("optimizer")
+        tensors = load_file(str(path))
+        if not name:
+            raise ValueError("no optimizer name in its metadata")
+        model.load_optimizer_tensors(name, tensors)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: damaged or does not fit the model ({exc}).") from None
 
 
 def load(folder: str | os.PathLike) -> EmbeddingModel:
@@ -165,6 +186,7 @@ def load(folder: str | os.PathLike) -> EmbeddingModel:
             raise ModelFileError(f"{weights_path}: tensor {key!r} has shape {tuple(state[key].shape)}, "
                                  f"but the vocab and config.json need {shape}.")
     model.load_state_dict({k: state[k] for k in expected})
+    _load_optimizer(model, folder / OPTIMIZER_FILE)
     history_path = folder / "history.json"
     model.history = History.from_dict(_read_json(history_path)) if history_path.exists() else History()
     training = config.get("training")

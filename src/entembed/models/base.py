@@ -99,6 +99,15 @@ class EmbeddingModel(torch.nn.Module, ABC):
         """Forget the Embeddings views (and their caches); the Trainer calls it when the weights change."""
         self._tables = None
 
+    def optimizer_tensors(self) -> tuple[str, dict[str, torch.Tensor]] | None:
+        """(optimizer name, its state as named tensors) to save beside the weights, so that training again
+        continues where it stopped; None when the model keeps none (the default)."""
+        return None
+
+    def load_optimizer_tensors(self, optimizer: str, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what ``optimizer_tensors`` gave (a ValueError naming a tensor that does not fit)."""
+        raise ValueError(f"a {self.kind} model keeps no optimizer state")
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         self.clear_tables()
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
