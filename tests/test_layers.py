@@ -27,7 +27,7 @@ LAYERS = [
     ["data"],
     ["embeddings", "evaluate"],
     ["index", "vocab"],
-    ["atomic", "errors"],
+    ["atomic", "errors", "version"],
 ]
 
 

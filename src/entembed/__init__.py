@@ -14,13 +14,14 @@ Layers: each module imports only from its own layer or the ones below it, never 
     models                                pair (+ pair_kernel), tabular, text, next_item, bags, heads, autograd,
                                           foldin (new rows from links), side (cold start from features)
     data                                  readers, vocab-encoded arrays, negative sampling, synthetic data
-    embeddings, evaluate, index, vocab,   the trained result and its queries; metrics; exact search;
-    atomic, errors                        string <-> id; write-then-rename; errors
+    embeddings, evaluate                  the trained result and its queries; metrics
+    index, vocab                          exact search; string <-> id
+    atomic, errors, version               write-then-rename; errors; the version
 """
 
-__version__ = "0.1.0"
-
 import os as _os
+
+from .version import __version__
 
 # OpenMP workers (torch's and numba's share one libgomp) spin between parallel regions by default. The pair
 # trainer runs two or three short regions a step, and on a shared machine each then waits for a descheduled

@@ -1,4 +1,4 @@
-"""A saved model is a folder: config.json, vocab-<table>.json, weights.safetensors, history.json, and
+"""A saved model is a folder: config.json, vocab-<table>.json (one per table), weights.safetensors, history.json, and
 optimizer.safetensors where the model keeps optimizer state (pair models: training again continues it).
 
 Nothing is pickled, so loading never runs code from the file. Saving writes a temporary folder beside
@@ -26,6 +26,7 @@ from .atomic import atomic_folder
 from .errors import ModelFileError
 from .models.base import MODEL_KINDS, EmbeddingModel
 from .train import History, TrainSettings
+from .version import __version__
 from .vocab import Vocab
 
 __all__ = ["save_model", "load", "Checkpoint", "FORMAT", "FORMAT_VERSION"]
@@ -50,8 +51,6 @@ def _vocab_files(tables: list[str]) -> dict[str, str]:
 
 
 def _versions() -> dict[str, str]:
-    from . import __version__
-
     return {"entembed": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
 
@@ -164,12 +163,15 @@ def load(folder: str | os.PathLike) -> EmbeddingModel:
         raise ModelFileError(f"{folder / 'config.json'}: unknown model kind {kind!r}; known: "
                              f"{', '.join(sorted(MODEL_KINDS))}.")
     vocabs = {}
-    for name, table in config["tables"].items():
-        vocab = Vocab.load(folder / table["vocab"])
-        if len(vocab) != table["keys"]:
-            raise ModelFileError(f"{folder / table['vocab']}: {len(vocab)} keys, but config.json says "
-                                 f"table {name!r} has {table['keys']}.")
-        vocabs[name] = vocab
+    try:
+        for name, table in config["tables"].items():
+            vocab = Vocab.load(folder / table["vocab"])
+            if len(vocab) != table["keys"]:
+                raise ModelFileError(f"{folder / table['vocab']}: {len(vocab)} keys, but config.json says "
+                                     f"table {name!r} has {table['keys']}.")
+            vocabs[name] = vocab
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ModelFileError(f"{folder / 'config.json'}: the tables entry is damaged ({exc!r}).") from None
     weights_path = folder / "weights.safetensors"
     if not weights_path.is_file():
         raise ModelFileError(f"{weights_path}: file is missing.")
@@ -177,7 +179,11 @@ def load(folder: str | os.PathLike) -> EmbeddingModel:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{weights_path}: damaged or truncated ({exc}).") from None
-    model = MODEL_KINDS[kind].from_config(config["model"], vocabs)
+    try:
+        model = MODEL_KINDS[kind].from_config(config["model"], vocabs)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # ValueError: InputError from a config check
+        raise ModelFileError(f"{folder / 'config.json'}: the model entry does not match its tables or this "
+                             f"entembed's {kind} model ({exc!r}).") from None
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     for key, shape in expected.items():
         if key not in state:
@@ -190,6 +196,10 @@ def load(folder: str | os.PathLike) -> EmbeddingModel:
     history_path = folder / "history.json"
     model.history = History.from_dict(_read_json(history_path)) if history_path.exists() else History()
     training = config.get("training")
-    model.train_settings = TrainSettings.from_dict(training) if isinstance(training, dict) else None
+    try:
+        model.train_settings = TrainSettings.from_dict(training) if isinstance(training, dict) else None
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{folder / 'config.json'}: the training entry is damaged ({exc}).") from None
+    model.folder = folder  # where it came from, for messages
     model.eval()
     return model

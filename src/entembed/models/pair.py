@@ -79,6 +79,7 @@ class PairModel(EmbeddingModel):
             torch.randn(len(right_vocab), dim, generator=generator) * scale, requires_grad=False)
         # Left rows no fit has trained yet: a fit zeroes those its data gives no pair (a key never trained
         # is a zero vector, not random noise) and clears the mark of those it trains. A loaded model has none.
+        # A shared table is left as it is (its rows are right keys too).
         self.untrained_left = np.ones(len(left_vocab), dtype=bool)
         # The row optimizer's per-table state, kept from the last fit (or loaded with the folder) so that
         # training again continues it: {"optimizer": name, "tables": [left state, right state]}.
