@@ -136,6 +136,14 @@ class PairModel(EmbeddingModel):
             return F.cosine_similarity(u, v, dim=-1, eps=1e-12)
         return (u * v).sum(-1)
 
+    def score_all(self, left: np.ndarray) -> np.ndarray:
+        """(len(left), n_right) scores of each left id against every right key, for ranking."""
+        u = self.left.data[torch.as_tensor(np.asarray(left), dtype=torch.int64)]
+        v = self.right.data
+        if self.config.score == "cosine":
+            u, v = F.normalize(u, dim=1, eps=1e-12), F.normalize(v, dim=1, eps=1e-12)
+        return (u @ v.T).numpy()
+
     # -- training ----------------------------------------------------------------------------------------
     def _check(self, data: Any) -> Pairs:
         if not isinstance(data, Pairs):
