@@ -385,6 +385,177 @@ def train_sequence_command(
     report_training(model, output)
 
 
+# -- how good is a model (issue 11) ---------------------------------------------------------------------
+def _model_args(value: str) -> dict[str, Any]:
+    """--model-args "dim=64,negatives=4,epochs=20": numbers, true/false and words."""
+    options = {}
+    for part in _names("--model-args", value):
+        name, sep, text = part.partition("=")
+        if not sep or not name.strip():
+            raise EntembedError(f"--model-args must be name=value pairs such as dim=64,epochs=20. Got {part!r} in "
+                                f"{value!r}.")
+        try:
+            options[name.strip()] = json.loads(text.strip().lower() if text.strip().lower() in ("true", "false")
+                                               else text.strip())
+        except json.JSONDecodeError:
+            options[name.strip()] = text.strip()
+    return options
+
+
+def _is_model_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").exists()
+
+
+def _ks(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in _names("-k", value))
+    except ValueError:
+        raise EntembedError(f"-k must be one or more integers such as 10 or 5,10,20. Got {value!r} instead.") from None
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_command(
+        target: Path = typer.Argument(..., metavar="MODEL|DATA", help="A model folder, or a data file with --split."),
+        holdout: Optional[Path] = typer.Option(None, "--holdout", help="Pairs or interactions the model did not train on."),
+        train_data: Optional[Path] = typer.Option(None, "--train-data", help="The rows the model trained on: filtered "
+                                                   "from the full ranking, never sampled; a next-item model's histories."),
+        split: Optional[str] = typer.Option(None, "--split", help="DATA: loo (each user's latest item, by time) or random."),
+        model_kind: str = typer.Option("pairs", "--model", help="DATA: the model to train, pairs or sequence."),
+        model_args: str = typer.Option("", "--model-args", help="DATA: model and training settings, e.g. dim=64,epochs=20."),
+        user: Optional[str] = typer.Option(None, "--user", help="Column of users (left keys); default: the model's table name."),
+        item: Optional[str] = typer.Option(None, "--item", help="Column of items (right keys); default: the model's table name."),
+        time: Optional[str] = typer.Option(None, "--time", help="Column of times (for --split loo and next-item models)."),
+        protocol: str = typer.Option("sampled", "--protocol", help="sampled (against --negatives unseen items) or full."),
+        negatives: int = typer.Option(99, "--negatives", help="Sampled protocol: unseen items per held-out item."),
+        k: str = typer.Option("10", "-k", help="Cut-offs for HR@k and NDCG@k, e.g. 5,10,20."),
+        share: float = typer.Option(0.2, "--share", help="--split random: the share of pairs held out."),
+        labels: Optional[Path] = typer.Option(None, "--labels", help="A table of metadata about keys (e.g. genres)."),
+        column: Optional[str] = typer.Option(None, "--column", help="--labels: the label column (agreement of neighbours)."),
+        value_column: Optional[str] = typer.Option(None, "--value-column",
+                                                   help="--labels: a numeric column (rank correlation of distances)."),
+        key_column: Optional[str] = typer.Option(None, "--key-column", help="--labels: the key column (default: first)."),
+        table: Optional[str] = typer.Option(None, "--table", help="--labels: the table to measure (default: the first)."),
+        seed: int = SeedOpt,
+        as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+    """How good is a model: rank held-out items (HR@k, NDCG@k, MRR, AUC beside popularity and chance), and
+    measure a table against metadata (--labels)."""
+    from .data.files import read_table
+    from .data.pairs import read_pairs
+    from .data.sequences import read_interactions
+    from .protocols import evaluate_holdout, metadata_quality, split_train_evaluate
+    from .storage import load
+
+    ks = _ks(k)
+    report: dict[str, Any] = {}
+    if _is_model_folder(target):
+        if split is not None or model_args:
+            raise EntembedError(f"--split and --model-args are for a data file; {target} is a model folder "
+                                "(give --holdout FILE to evaluate it).")
+        model = load(target)
+        if holdout is None and labels is None:
+            raise EntembedError(f"evaluate {target}: give --holdout FILE (held-out pairs) or --labels FILE.")
+    else:
+        if split is None:
+            raise EntembedError(f"{target} is not a model folder; to evaluate a data file give --split loo or "
+                                "--split random (and --user/--item columns).")
+        if not user or not item:
+            raise EntembedError("--split needs the columns of users and items: --user COLUMN --item COLUMN.")
+        if split == "loo" or model_kind == "sequence":
+            if not time:
+                raise EntembedError("--split loo holds out each user's latest item: give --time COLUMN.")
+            data = read_interactions(target, user=user, item=item, time=time)
+        else:
+            data = read_pairs(target, left=user, right=item)
+        model, result = split_train_evaluate(data, split=split, model=model_kind, options=_model_args(model_args),
+                                             protocol=protocol, negatives=negatives, share=share, seed=seed, ks=ks)
+        report["ranking"] = result.to_dict()
+    if holdout is not None:
+        if model.kind == "pair":
+            user, item = user or model.config.left_name, item or model.config.right_name
+        elif not (user and item):
+            raise EntembedError("--holdout needs --user COLUMN and --item COLUMN for this model.")
+        train = None
+        if model.kind == "next-item":
+            if train_data is None or not time:
+                raise EntembedError("a next-item model ranks from each user's history: give --train-data FILE "
+                                    "and --time COLUMN.")
+            train = read_interactions(train_data, user=user, item=item, time=time)
+        elif train_data is not None:
+            train = read_table(train_data)
+        result = evaluate_holdout(model, read_table(holdout), user=user, item=item, train=train, protocol=protocol,
+                                  negatives=negatives, seed=seed, ks=ks, sources=(str(holdout), str(train_data)))
+        report["ranking"] = result.to_dict()
+    if labels is not None:
+        if not column and not value_column:
+            raise EntembedError("--labels needs --column (labels) or --value-column (numbers).")
+        frame = read_table(labels)
+        tables = model.tables
+        name = table or next(iter(tables))
+        if name not in tables:
+            raise EntembedError(f"no table {name!r}; the tables are {', '.join(map(repr, tables))}.")
+        key = key_column or str(frame.columns[0])
+        report["metadata"] = [metadata_quality(tables[name], frame, key=key, column=c, numeric=numeric, k=ks[-1],
+                                               source=str(labels)) | {"table": name}
+                              for c, numeric in ((column, False), (value_column, True)) if c]
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+        return
+    if "ranking" in report:
+        typer.echo(result.table())
+    for entry in report.get("metadata", []):
+        if "spearman" in entry:
+            typer.echo(f"{entry['table']}: Spearman of distances with |{entry['column']} difference| "
+                       f"{entry['spearman']:.4f} ({entry['labelled']:,} of {entry['keys']:,} keys known)")
+        else:
+            agreement = next(v for n, v in entry.items() if n.startswith("agreement@"))
+            typer.echo(f"{entry['table']}: {entry['column']} agreement of the {ks[-1]} nearest neighbours "
+                       f"{agreement:.4f}, chance {entry['chance']:.4f} ({agreement / entry['chance']:.1f}x; "
+                       f"{entry['labelled']:,} of {entry['keys']:,} keys labelled)")
+
+
+@app.command("recommend")
+@user_errors
+def recommend_command(
+        model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model folder (pair or next-item)."),
+        user: Optional[str] = typer.Option(None, "--user", help="Pair model: the left key to recommend for."),
+        history: Optional[str] = typer.Option(None, "--history", help="Next-item model: items so far, KEY,KEY,..."),
+        k: int = typer.Option(10, "-k", "--k", help="How many recommendations."),
+        exclude_seen: Optional[Path] = typer.Option(None, "--exclude-seen", help="Pair model: a file of pairs (the "
+                                                     "training data) whose items are not recommended again."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+    """Recommend items: right keys for a left key (--user), or the next items after a history (--history)."""
+    from .data.files import read_table
+    from .protocols import holdout_pairs, recommend_for_user
+    from .storage import load
+
+    model = load(model_dir)
+    if (user is None) == (history is None):
+        raise EntembedError("give one of --user KEY (pair models) or --history KEY,KEY,... (next-item models).")
+    if history is not None:
+        if model.kind != "next-item":
+            raise EntembedError(f"--history needs a next-item model; {model_dir} is a {model.kind!r} model"
+                                + (" (use --user)." if model.kind == "pair" else "."))
+        if k < 1 or k > len(model.vocab):
+            raise InputError(f"k must be between 1 and the number of items ({len(model.vocab)}). Got {k} instead.",
+                             param="k")
+        query = {"history": _names("--history", history)}
+        found = model.recommend(query["history"], topn=k)
+    else:
+        seen = None
+        if exclude_seen is not None and model.kind == "pair":
+            seen, _ = holdout_pairs(model, read_table(exclude_seen), model.config.left_name, model.config.right_name,
+                                    source=str(exclude_seen))
+        query = {"user": user}
+        found = recommend_for_user(model, user, k, seen=seen)
+    if as_json:
+        typer.echo(json.dumps({**query, "k": k, "items": [{"key": n, "score": s} for n, s in found]},
+                              ensure_ascii=False))
+        return
+    width = max([len(n) for n, _ in found] + [4])
+    typer.echo("\n".join(f"{rank:>3}. {n:<{width}}  score {s:.4f}" for rank, (n, s) in enumerate(found, 1)))
+
+
 def main() -> None:
     """Entry point of the `entembed` script and `python -m entembed`."""
     app(prog_name="entembed")

@@ -31,6 +31,7 @@ from .models.base import EmbeddingModel
 from .train import TrainSettings
 
 __all__ = ["PROTOCOLS", "SPLITS", "Evaluation", "rank_held_out", "split_train_evaluate", "holdout_pairs",
+           "evaluate_holdout", "interactions_for",
            "metadata_quality", "recommend_for_user", "model_options"]
 
 PROTOCOLS = ("sampled", "full")
@@ -58,6 +59,7 @@ class Evaluation:
         columns = [self.metrics, *self.baselines.values()]
         lines = [f"{self.details.get('description', self.protocol)}; {self.held_out:,} held-out pairs"]
         lines += [f"left out: {count:,} {reason}" for reason, count in self.left_out.items() if count]
+        lines += [f"note: {self.details['note']}"] if "note" in self.details else []
         lines.append("")
         lines.append(f"{'metric':<10}" + "".join(f"{n:>12}" for n in names))
         for metric in self.metrics:
@@ -87,43 +89,53 @@ def _scorers(model: EmbeddingModel, train: Pairs | Interactions, test: Pairs):
                      "models (use --labels to measure a table against metadata).")
 
 
-def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions, test: Pairs, *, protocol: str = "sampled",
+def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions | None, test: Pairs, *, protocol: str = "sampled",
                   negatives: int = 99, seed: int = 0, ks: tuple[int, ...] = (10,),
                   left_out: dict[str, int] | None = None) -> Evaluation:
     """Rank each held-out pair's right key for its left key, with the model, by training popularity, and at
     random (the expected values).
 
-    ``train`` holds the training positives (filtered out of the full ranking, never sampled); the sampled
-    protocol draws ``negatives`` items per held-out pair among those its left key has in neither part.
+    ``train`` holds the training positives (filtered out of the full ranking, never sampled; None when
+    unknown: nothing is filtered and there is no popularity baseline); the sampled protocol draws
+    ``negatives`` items per held-out pair among those its left key has in neither part.
     """
     if protocol not in PROTOCOLS:
         raise InputError(f"protocol must be one of {', '.join(PROTOCOLS)}. Got {protocol!r} instead.",
                          param="protocol")
     check_positive_int("negatives", negatives)
-    train_pairs = train if isinstance(train, Pairs) else as_pairs(train)
-    n_items = len(train_pairs.right_vocab)
+    train_pairs = train if isinstance(train, Pairs) or train is None else as_pairs(train)
+    known = test if train_pairs is None else Pairs(np.concatenate([train_pairs.left, test.left]),
+                                                   np.concatenate([train_pairs.right, test.right]),
+                                                   test.left_vocab, test.right_vocab)
+    n_items = len(test.right_vocab)
     for k in ks:
         check_positive_int("k", k)
         if k > n_items:
             raise InputError(f"k must be at most the number of items ({n_items}). Got {k} instead.", param="k")
     full, sampled = _scorers(model, train, test)
-    popularity = np.bincount(train_pairs.right, minlength=n_items).astype(np.float32)
+    baselines = {}
+    if train_pairs is not None:
+        popularity = np.bincount(train_pairs.right, minlength=n_items).astype(np.float32)
     if protocol == "full":
-        indptr, indices = _positives_csr(train_pairs)
+        if train_pairs is None:
+            indptr, indices = np.zeros(len(test.left_vocab) + 1, np.int64), np.zeros(0, np.int64)
+        else:
+            indptr, indices = _positives_csr(train_pairs)
         ranks, against = full_ranks(full, test.left, test.right, indptr, indices)
-        pop_ranks, _ = full_ranks(lambda rows: np.broadcast_to(popularity, (len(rows), n_items)), test.left,
-                                  test.right, indptr, indices)
+        if train_pairs is not None:
+            pop_ranks, _ = full_ranks(lambda rows: np.broadcast_to(popularity, (len(rows), n_items)), test.left,
+                                      test.right, indptr, indices)
+            baselines["popularity"] = ranking_metrics(pop_ranks, against, ks)
         description = "full ranking: each held-out item against every item its user has not trained on"
     else:
-        known = Pairs(np.concatenate([train_pairs.left, test.left]), np.concatenate([train_pairs.right, test.right]),
-                      train_pairs.left_vocab, train_pairs.right_vocab)
         candidates = sample_negatives(known, test.left, negatives, seed=seed)
         scores = sampled(np.concatenate([test.right[:, None], candidates], axis=1))
         ranks, against = ranks_of_targets(scores[:, 0], scores[:, 1:]), np.full(len(test), float(negatives))
-        pop = popularity[np.concatenate([test.right[:, None], candidates], axis=1)]
-        pop_ranks = ranks_of_targets(pop[:, 0], pop[:, 1:])
+        if train_pairs is not None:
+            pop = popularity[np.concatenate([test.right[:, None], candidates], axis=1)]
+            baselines["popularity"] = ranking_metrics(ranks_of_targets(pop[:, 0], pop[:, 1:]), against, ks)
         description = f"sampled: each held-out item against {negatives} items its user never touched (seed {seed})"
-    baselines = {"popularity": ranking_metrics(pop_ranks, against, ks), "random": _chance(against, ks)}
+    baselines["random"] = _chance(against, ks)
     details = {"description": description, "negatives": negatives if protocol == "sampled" else None,
                "seed": seed, "kind": model.kind}
     return Evaluation(protocol, ranking_metrics(ranks, against, ks), baselines, len(test), dict(left_out or {}),
@@ -211,14 +223,58 @@ def holdout_pairs(model: EmbeddingModel, frame: pd.DataFrame, left: str, right: 
                              f"{', '.join(repr(str(c)) for c in frame.columns)}.")
     lids = left_vocab.encode(frame[left].astype(str), unknown="ignore")
     rids = right_vocab.encode(frame[right].astype(str), unknown="ignore")
-    left_out = {f"{source} rows with a {left} key the model does not know": int((lids < 0).sum()),
-                f"{source} rows with a {right} key the model does not know": int(((rids < 0) & (lids >= 0)).sum())}
+    left_out = {f"{source} rows whose {left} key the model does not know": int((lids < 0).sum()),
+                f"{source} rows whose {right} key the model does not know": int(((rids < 0) & (lids >= 0)).sum())}
     kept = (lids >= 0) & (rids >= 0)
     if not kept.any():
         first = frame.iloc[0]
         raise UnknownKeyError(f"{source}: none of its {len(frame)} rows names keys the model knows (row 1: "
                               f"{left}={first[left]!r}, {right}={first[right]!r}).")
     return Pairs(lids[kept], rids[kept], left_vocab, right_vocab), left_out
+
+
+def interactions_for(model: NextItemModel, data: Interactions) -> tuple[Interactions, dict[str, int]]:
+    """``data`` re-encoded to the model's item ids; rows of items the model does not know are counted and
+    left out of the histories."""
+    ids = model.vocab.encode(data.item_vocab.keys, unknown="ignore")[data.items]
+    kept = np.flatnonzero(ids >= 0)
+    if len(kept) == 0:
+        raise UnknownKeyError(f"the training interactions name no item the model knows ({len(model.vocab)} items, "
+                              f"e.g. {model.vocab.keys[0]!r}).")
+    rows = Interactions(data.users[kept], ids[kept].astype(np.int32), data.times[kept], data.user_vocab, model.vocab)
+    return rows, {"training rows with an item the model does not know": int(len(data) - len(kept))}
+
+
+def evaluate_holdout(model: EmbeddingModel, holdout: pd.DataFrame, *, user: str, item: str,
+                     train: pd.DataFrame | Interactions | None = None, protocol: str = "sampled", negatives: int = 99,
+                     seed: int = 0, ks: tuple[int, ...] = (10,), sources: tuple[str, str] = ("holdout", "train")
+                     ) -> Evaluation:
+    """Rank a saved model's held-out (``user``, ``item``) rows. ``train`` is what it trained on: rows of a
+    pair model's keys (optional), or a next-item model's interactions (needed: they are the histories).
+    Unknown keys and held-out pairs that are training pairs are counted in ``left_out``, not scored."""
+    left_out: dict[str, int] = {}
+    if isinstance(model, NextItemModel):
+        if not isinstance(train, Interactions):
+            raise InputError("a next-item model ranks from each user's history: give its training interactions.",
+                             param="train")
+        train, left_out = interactions_for(model, train)
+        test, unknown = holdout_pairs(model, holdout, user, item, source=sources[0], left_vocab=train.user_vocab)
+        positives = as_pairs(train)
+    else:
+        test, unknown = holdout_pairs(model, holdout, user, item, source=sources[0])
+        positives = None
+        if train is not None:
+            positives, unknown_train = holdout_pairs(model, train, user, item, source=sources[1])
+            left_out.update(unknown_train)
+            train = positives
+    left_out.update(unknown)
+    if positives is not None:
+        test, left_out["held-out pairs dropped: also a training pair"] = drop_training_pairs(positives, test)
+    result = rank_held_out(model, train, test, protocol=protocol, negatives=negatives, seed=seed, ks=ks,
+                           left_out=left_out)
+    if train is None:
+        result.details["note"] = "training pairs not given: none filtered out, no popularity baseline"
+    return result
 
 
 def drop_training_pairs(train: Pairs, test: Pairs) -> tuple[Pairs, int]:
