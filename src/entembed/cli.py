@@ -87,12 +87,19 @@ def _settings(model: type, **options: Any):
     return settings
 
 
-def _pair_setup(*, dim, score, loss, negatives, sampling, shared: bool = False, **options):
-    """TrainSettings and PairConfig from the CLI options, checked before any data is read."""
-    from .models.pair import PairConfig, PairModel
+def _pair_setup(*, dim, score, loss, negatives, sampling, shared: bool = False, l2: float = 0.0,
+                preset: str | None = None, **options):
+    """TrainSettings and PairConfig from the CLI options, checked before any data is read. A ``preset``
+    gives the values of the settings left at their defaults."""
+    from .models.pair import PRESETS, PairConfig, PairModel
 
     settings = _settings(PairModel, **options)
-    return settings, PairConfig(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared)
+    given = dict(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared, l2=l2)
+    if preset is None:
+        return settings, PairConfig(**given)
+    defaults = PairConfig()
+    chosen = {k: v for k, v in given.items() if v != getattr(defaults, k) or k not in PRESETS.get(preset, {})}
+    return settings, PairConfig.preset(preset, **chosen)
 
 
 def _train_pairs_and_save(pairs, output: Path, settings, config, attachments: dict[str, str] | None = None) -> None:
@@ -118,14 +125,17 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 optimizer: str = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
                 validation: float = ValidationOpt, patience: Optional[int] = PatienceOpt, score: str = ScoreOpt,
                 loss: str = LossOpt, negatives: int = NegativesOpt, sampling: str = SamplingOpt,
-                threads: Optional[int] = ThreadsOpt) -> None:
+                threads: Optional[int] = ThreadsOpt,
+                l2: float = typer.Option(0.0, "--l2", help="Weight decay of the rows each step touches (0: off)."),
+                preset: Optional[str] = typer.Option(None, "--preset", help="Named settings for options left at "
+                                                     "their defaults: recommend (user -> item pairs).")) -> None:
     """Learn left and right embeddings from (left, right) pairs in FILE."""
     from .data.pairs import read_pairs
 
     settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
                                    loss=loss, negatives=negatives, sampling=sampling, threads=threads,
-                                   shared=shared)
+                                   shared=shared, l2=l2, preset=preset)
     pairs = read_pairs(file, left=left, right=right, weight=weight, min_count=min_count,
                        duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)
     if not quiet:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import torch
 
 from .errors import InputError, check_positive_int
 
@@ -88,7 +89,8 @@ def full_ranks(scores_of: Callable[[np.ndarray], np.ndarray], queries: np.ndarra
                ) -> tuple[np.ndarray, np.ndarray]:
     """The full-ranking protocol: each query's target ranked against every item its key has not seen.
 
-    ``scores_of(rows)`` gives the (len(rows), n_items) scores of the queries at positions ``rows``; query i
+    ``scores_of(rows)`` gives the (len(rows), n_items) scores (a new numpy array or torch tensor, which is
+    overwritten) of the queries at positions ``rows``; query i
     is key ``queries[i]``, whose seen items (its training positives, never candidates) are
     ``seen_indices[seen_indptr[key]:seen_indptr[key + 1]]``, a list that must not hold its target. Returns
     (0-based ranks with ties half, the number of items each was ranked against). Queries go through in
@@ -98,16 +100,18 @@ def full_ranks(scores_of: Callable[[np.ndarray], np.ndarray], queries: np.ndarra
     ranks, negatives = np.empty(len(queries)), np.empty(len(queries))
     for start in range(0, len(queries), block):
         rows = np.arange(start, min(start + block, len(queries)))
-        scores = np.array(scores_of(rows), dtype=np.float32)   # (b, n_items), a copy we may write to
+        scores = torch.as_tensor(scores_of(rows), dtype=torch.float32)   # (b, n_items); torch: parallel
         keys = queries[rows]
         lengths = seen_indptr[keys + 1] - seen_indptr[keys]
         at = np.repeat(np.arange(len(rows)), lengths)
         seen = seen_indices[_spans(seen_indptr[keys], lengths)]
         if (seen == targets[rows][at]).any():
             raise InputError("a held-out target is also among its query's seen items.")
-        scores[at, seen] = -np.inf
-        target = scores[np.arange(len(rows)), targets[rows]][:, None]
-        ranks[rows] = (scores > target).sum(1) + 0.5 * ((scores == target).sum(1) - 1)
+        scores[torch.from_numpy(at), torch.from_numpy(seen.astype(np.int64))] = -torch.inf
+        target = scores[torch.arange(len(rows)), torch.from_numpy(targets[rows])][:, None]
+        # sign(s - t) + 1 is 2 above the target, 1 tied (the target itself too), 0 below: one pass, exact in
+        # float32 (whole numbers below 2**24), and a third of the time of counting two boolean masks
+        ranks[rows] = ((scores - target).sign_().sum(1).double().numpy() + scores.shape[1]) / 2 - 0.5
         negatives[rows] = scores.shape[1] - 1 - lengths
     return ranks, negatives
 

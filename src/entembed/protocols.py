@@ -91,13 +91,14 @@ def _scorers(model: EmbeddingModel, train: Pairs | Interactions, test: Pairs):
 
 def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions | None, test: Pairs, *, protocol: str = "sampled",
                   negatives: int = 99, seed: int = 0, ks: tuple[int, ...] = (10,),
-                  left_out: dict[str, int] | None = None) -> Evaluation:
+                  left_out: dict[str, int] | None = None, candidates: np.ndarray | None = None) -> Evaluation:
     """Rank each held-out pair's right key for its left key, with the model, by training popularity, and at
     random (the expected values).
 
     ``train`` holds the training positives (filtered out of the full ranking, never sampled; None when
     unknown: nothing is filtered and there is no popularity baseline); the sampled protocol draws
-    ``negatives`` items per held-out pair among those its left key has in neither part.
+    ``negatives`` items per held-out pair among those its left key has in neither part (or takes the
+    given ``candidates``, (len(test), negatives) ids, to rank several models against the same items).
     """
     if protocol not in PROTOCOLS:
         raise InputError(f"protocol must be one of {', '.join(PROTOCOLS)}. Got {protocol!r} instead.",
@@ -123,12 +124,14 @@ def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions | None, tes
             indptr, indices = _positives_csr(train_pairs)
         ranks, against = full_ranks(full, test.left, test.right, indptr, indices)
         if train_pairs is not None:
-            pop_ranks, _ = full_ranks(lambda rows: np.broadcast_to(popularity, (len(rows), n_items)), test.left,
+            pop_ranks, _ = full_ranks(lambda rows: np.tile(popularity, (len(rows), 1)), test.left,
                                       test.right, indptr, indices)
             baselines["popularity"] = ranking_metrics(pop_ranks, against, ks)
         description = "full ranking: each held-out item against every item its user has not trained on"
     else:
-        candidates = sample_negatives(known, test.left, negatives, seed=seed)
+        if candidates is None:
+            candidates = sample_negatives(known, test.left, negatives, seed=seed)
+        negatives = candidates.shape[1]
         scores = sampled(np.concatenate([test.right[:, None], candidates], axis=1))
         ranks, against = ranks_of_targets(scores[:, 0], scores[:, 1:]), np.full(len(test), float(negatives))
         if train_pairs is not None:
@@ -159,13 +162,16 @@ def _chance(against: np.ndarray, ks: tuple[int, ...]) -> dict[str, float]:
 
 
 def model_options(kind: str, options: dict[str, Any]) -> tuple[Any, TrainSettings]:
-    """(model config, TrainSettings) from ``name=value`` options of either, for a pair or next-item model."""
+    """(model config, TrainSettings) from ``name=value`` options of either, for a pair or next-item model
+    (``preset=recommend``: a pair model's named settings, the other options on top)."""
     config_class = {"pairs": PairConfig, "sequence": NextItemConfig}.get(kind)
     if config_class is None:
         raise InputError(f"model must be pairs or sequence. Got {kind!r} instead.", param="model")
     config_fields = {f.name: f for f in fields(config_class)}
     setting_fields = {f.name: f for f in fields(TrainSettings)}
     config, settings = {}, {"quiet": True}
+    options = dict(options)
+    preset = options.pop("preset", None) if kind == "pairs" else None
     for name, value in options.items():
         if name in config_fields:
             config[name] = value
@@ -175,6 +181,8 @@ def model_options(kind: str, options: dict[str, Any]) -> tuple[Any, TrainSetting
             raise InputError(f"model_args: unknown setting {name!r} for a {kind} model; the settings are "
                              f"{', '.join(sorted({*config_fields, *setting_fields} - {'left_name', 'right_name'}))}.",
                              param="model_args")
+    if preset is not None:
+        return PairConfig.preset(preset, **config), TrainSettings(**settings)
     return config_class(**config), TrainSettings(**settings)
 
 
