@@ -209,13 +209,13 @@ def test_cli_evaluate_and_recommend(tmp_path, small_graph):
 
 
 def test_recommend_preset_and_weight_decay_of_touched_rows(small_graph):
-    assert PairConfig.preset("recommend", dim=8) == PairConfig(dim=8, negatives=8, l2=0.01)
+    assert PairConfig.preset("recommend", dim=8) == PairConfig(dim=8, negatives=8, l2=0.003)
     with pytest.raises(InputError, match="preset must be one of recommend. Got 'fast'"):
         PairConfig.preset("fast")
     with pytest.raises(InputError, match="l2 must be a number >= 0. Got -1"):
         PairConfig(l2=-1)
     config, _ = model_options("pairs", {"preset": "recommend", "negatives": 4})
-    assert (config.dim, config.negatives, config.l2) == (32, 4, 0.01)
+    assert (config.dim, config.negatives, config.l2) == (32, 4, 0.003)
     norms = {}
     for l2 in (0.0, 0.5):
         model = train_pairs(small_graph.pairs, config=PairConfig(dim=8, l2=l2),

@@ -32,7 +32,7 @@ SCORES = ("dot", "cosine")
 #: Named settings, measured for a purpose (``PairConfig.preset``; `entembed train pairs --preset NAME`).
 #: "recommend": user -> item pairs ranked for recommendation (chosen on MovieLens-100K's validation split,
 #: benchmarks/bench_nextitem.py); smaller tables, more negatives and weight decay of the touched rows.
-PRESETS = {"recommend": {"dim": 32, "negatives": 8, "l2": 0.01}}
+PRESETS = {"recommend": {"dim": 32, "negatives": 8, "l2": 0.003}}
 
 
 @dataclass
