@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 START, END = "<!-- suite:start (written by benchmarks/run_all.py) -->", "<!-- suite:end -->"
-OURS, PEERS = ".venv/bin/python", "benchmarks/.peers-venv/bin/python"
+OURS, PEERS = "python", "benchmarks/.peers-venv/bin/python"   # "python": the interpreter running this script
 
 #: name -> (interpreter, full arguments, quick arguments or None to skip in the quick run)
 SUITE = {
@@ -45,8 +45,9 @@ SUITE = {
 
 
 def tables(output: str) -> str:
-    """The markdown tables of a benchmark's output, each with the line just before it."""
-    lines, kept = output.splitlines(), []
+    """The markdown tables of a benchmark's output, each with the line just before it (indented detail
+    lines, such as per-seed values printed between rows, are left out)."""
+    lines, kept = [line for line in output.splitlines() if not line.startswith("    ")], []
     for i, line in enumerate(lines):
         if line.startswith("|"):
             if i == 0 or not lines[i - 1].startswith("|"):
@@ -74,10 +75,11 @@ def main() -> int:
         command = quick if args.quick else full
         if command is None or (args.only and not any(w in name for w in args.only.split(","))):
             continue
-        shown = f"{python} {' '.join(command)}"
+        shown = f"{'.venv/bin/python' if python == OURS else python} {' '.join(command)}"
         print(f"== {name}: {shown}", flush=True)
         started = time.perf_counter()
-        run = subprocess.run([str(ROOT / python), *command], cwd=ROOT, env=env, capture_output=True, text=True)
+        interpreter = sys.executable if python == OURS else str(ROOT / python)
+        run = subprocess.run([interpreter, *command], cwd=ROOT, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - started
         log = OUT / (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".log")
         log.write_text(run.stdout + run.stderr)
