@@ -159,8 +159,10 @@ def test_model_args_are_checked_and_split_train_evaluate_runs_a_sequence_model()
                           "time": np.tile(np.arange(8), 60)})
     data = read_interactions(frame, user="user", item="item", time="time")
     model, result = split_train_evaluate(data, split="loo", model="sequence", options={"epochs": 1, "dim": 8},
-                                         negatives=5)
+                                         negatives=20)
     assert model.kind == "next-item" and 0.0 <= result.metrics["hr@10"] <= 1.0
+    with pytest.raises(InputError, match=r"k must be at most the number of items ranked \(5 sampled"):
+        split_train_evaluate(data, split="loo", options={"epochs": 1}, negatives=5)
     with pytest.raises(InputError, match="split loo holds out"):
         split_train_evaluate(random_pairs(), split="loo")
 
@@ -198,6 +200,11 @@ def test_cli_evaluate_and_recommend(tmp_path, small_graph):
     answer = json.loads(result.stdout)
     assert answer["user"] == book and len(answer["items"]) == 3
     assert not {i["key"] for i in answer["items"]} & set(train.link[train.book == book])
+    labels = pd.DataFrame({"book": pairs.left_vocab.keys, "genre": small_graph.book_genre})
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    result = run_cli("evaluate", tmp_path / "m", "--labels", tmp_path / "labels.csv", "--column", "genre", "--json")
+    metadata = json.loads(result.stdout)["metadata"][0]
+    assert metadata["table"] == "book" and metadata["agreement@10"] > 4 * metadata["chance"]
     for args, message in [(("recommend", tmp_path / "m", "--history", "a,b"), "--history needs a next-item model"),
                           (("recommend", tmp_path / "m", "--user", book, "-k", "999999"), "--k must be at most"),
                           (("evaluate", tmp_path / "m", "--holdout", tmp_path / "holdout.csv", "--protocol", "x"),
@@ -222,3 +229,20 @@ def test_recommend_preset_and_weight_decay_of_touched_rows(small_graph):
                             settings=TrainSettings(epochs=1, quiet=True, threads=1))
         norms[l2] = np.linalg.norm(model.tables["books"].vectors, axis=1).mean()
     assert norms[0.5] < 0.8 * norms[0.0]   # the decay pulls the touched rows toward zero
+
+
+def test_a_table_model_cannot_rank_items(tmp_path):
+    from entembed import train_table
+    from entembed.storage import save_model
+
+    frame = pd.DataFrame({"user": list("abcabc") * 5, "item": list("xyzzyx") * 5, "rating": np.arange(30.0)})
+    model = train_table(frame, target="rating", categorical=["user", "item"], epochs=1, quiet=True)
+    test = Pairs(np.array([0]), np.array([0]), model.vocabs()["user"], model.vocabs()["item"])
+    with pytest.raises(InputError, match="a 'table' model cannot rank items for users"):
+        rank_held_out(model, None, test)
+    with pytest.raises(InputError, match="needs a pair model"):
+        recommend_for_user(model, "a")
+    save_model(model, tmp_path / "t")
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    result = run_cli("evaluate", tmp_path / "t", "--holdout", tmp_path / "rows.csv", "--user", "user", "--item", "item")
+    assert result.exit_code == 2 and "error: a 'table' model cannot rank items" in result.stderr

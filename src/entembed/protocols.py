@@ -104,6 +104,7 @@ def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions | None, tes
         raise InputError(f"protocol must be one of {', '.join(PROTOCOLS)}. Got {protocol!r} instead.",
                          param="protocol")
     check_positive_int("negatives", negatives)
+    full, sampled = _scorers(model, train, test)   # first: a model kind that cannot rank is told so
     train_pairs = train if isinstance(train, Pairs) or train is None else as_pairs(train)
     known = test if train_pairs is None else Pairs(np.concatenate([train_pairs.left, test.left]),
                                                    np.concatenate([train_pairs.right, test.right]),
@@ -113,7 +114,6 @@ def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions | None, tes
         check_positive_int("k", k)
         if k > n_items:
             raise InputError(f"k must be at most the number of items ({n_items}). Got {k} instead.", param="k")
-    full, sampled = _scorers(model, train, test)
     baselines = {}
     if train_pairs is not None:
         popularity = np.bincount(train_pairs.right, minlength=n_items).astype(np.float32)
@@ -132,6 +132,9 @@ def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions | None, tes
         if candidates is None:
             candidates = sample_negatives(known, test.left, negatives, seed=seed)
         negatives = candidates.shape[1]
+        if max(ks) > negatives + 1:
+            raise InputError(f"k must be at most the number of items ranked ({negatives} sampled + the held-out "
+                             f"one). Got {max(ks)} instead.", param="k")
         scores = sampled(np.concatenate([test.right[:, None], candidates], axis=1))
         ranks, against = ranks_of_targets(scores[:, 0], scores[:, 1:]), np.full(len(test), float(negatives))
         if train_pairs is not None:
@@ -195,6 +198,9 @@ def split_train_evaluate(data: Pairs | Interactions, *, split: str = "loo", mode
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)}. Got {split!r} instead.", param="split")
     config, settings = model_options(model, {"seed": seed, **(options or {})})
+    if protocol == "sampled" and max(ks) > negatives + 1:  # checked before training, as rank_held_out does
+        raise InputError(f"k must be at most the number of items ranked ({negatives} sampled + the held-out "
+                         f"one). Got {max(ks)} instead.", param="k")
     if split == "loo":
         if not isinstance(data, Interactions):
             raise InputError("split loo holds out each user's latest item: it needs interactions with times.",
