@@ -69,3 +69,12 @@ def test_unlabelled_keys_are_neighbours_that_miss_in_the_metric_and_its_chance_l
     for metric in (neighbour_hit_rate, lambda e, l, k: chance_hit_rate(l, k)):
         with pytest.raises(InputError, match="no label is shared by two keys"):
             metric(emb, np.array([0, 1, -1, -1]), 1)
+
+
+def test_a_key_with_a_zero_vector_has_no_neighbours_so_it_misses():
+    vectors = np.array([[1, 0], [0.9, 0.1], [0, 0], [0.1, 0.9]], dtype=np.float32)
+    emb = Embeddings(vectors, ["a1", "a2", "zero", "b"])
+    labels = np.array([0, 0, 0, 1])
+    # nearest: a1 -> a2 (hit), a2 -> a1 (hit), zero -> none (miss), b -> a2 (miss)
+    assert neighbour_agreement(emb, labels, k=1) == pytest.approx(2 / 4)
+    assert neighbour_hit_rate(emb, labels, k=1) == pytest.approx(2 / 3)   # b's label is not shared: not queried

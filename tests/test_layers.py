@@ -20,14 +20,14 @@ LAYERS = [
     ["cli"],
     ["serve"],
     ["viz", "export", "demo", "sklearn", "protocols"],
-    ["api"],
+    ["api", "foldin"],
     ["storage"],
     ["train"],
     ["models"],
     ["data"],
     ["embeddings", "evaluate"],
     ["index", "vocab"],
-    ["atomic", "errors"],
+    ["atomic", "errors", "version"],
 ]
 
 

@@ -17,8 +17,8 @@ def trained(small_graph):
 
 def test_round_trip_answers_the_same_neighbours(tmp_path, trained):
     folder = entembed.save_model(trained, tmp_path / "model")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "history.json", "vocab-books.json",
-                                                        "vocab-links.json", "weights.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "history.json", "optimizer.safetensors",
+                                                        "vocab-books.json", "vocab-links.json", "weights.safetensors"]
     config = json.loads((folder / "config.json").read_text())
     assert config["kind"] == "pair" and config["tables"]["books"]["keys"] == 1500
     assert config["versions"]["torch"] and config["training"]["validation"] == 0.1
@@ -141,3 +141,16 @@ def test_training_settings_are_the_same_type_after_load(tmp_path, trained):
     loaded = entembed.load(entembed.save_model(trained, tmp_path / "model"))
     assert isinstance(loaded.train_settings, entembed.TrainSettings)
     assert loaded.train_settings == trained.train_settings
+
+
+def test_a_config_that_does_not_match_its_tables_is_a_model_file_error(tmp_path, trained):
+    from conftest import run_cli
+
+    folder = entembed.save_model(trained, tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    config["tables"]["novels"] = config["tables"].pop("books")
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match=r"config.json: the model entry does not match its tables"):
+        entembed.load(folder)
+    shown = run_cli("neighbors", folder, "Book 0001")
+    assert shown.returncode == 2 and shown.stderr.startswith("error: ") and shown.stderr.count("\n") == 1

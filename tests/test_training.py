@@ -158,3 +158,30 @@ def test_tables_are_read_only_views_built_once(small_graph):
     assert not books.flags.writeable and np.shares_memory(books, model.left.data.numpy())
     Trainer(quiet=True, epochs=1).fit(model, small_graph.pairs)
     assert model.tables is not tables   # a fit changes the weights: the views are built anew
+
+
+def test_tables_asked_for_during_training_answer_from_that_epochs_vectors(small_graph):
+    model = PairModel.for_data(small_graph.pairs, PairConfig(dim=8))
+    seen = []
+
+    def check(epoch: int, record: dict) -> None:
+        books = model.tables["books"]
+        ids, _ = books.search([0], k=3)
+        unit = books.vectors / np.linalg.norm(books.vectors, axis=1, keepdims=True)
+        scores = unit @ unit[0]
+        scores[0] = -np.inf
+        seen.append((ids[0].tolist(), np.argsort(-scores, kind="stable")[:3].tolist(), books.vectors.copy()))
+
+    Trainer(quiet=True, epochs=3).fit(model, small_graph.pairs, on_epoch=check)
+    for found, expected, _ in seen:
+        assert found == expected       # the index was built from this epoch's vectors, not the first's
+    assert not np.array_equal(seen[0][2], seen[2][2])
+    first = model.tables["books"]
+    Trainer(quiet=True, epochs=1).fit(model, small_graph.pairs)
+    assert not np.array_equal(first.vectors, model.tables["books"].vectors)   # a kept Embeddings is a snapshot
+
+
+def test_the_saved_settings_name_the_optimizer_and_learning_rate_used(small_graph):
+    model = PairModel.for_data(small_graph.pairs, PairConfig(dim=4))
+    Trainer(quiet=True, epochs=1).fit(model, small_graph.pairs)
+    assert (model.train_settings.optimizer, model.train_settings.lr) == ("adagrad", PairModel.DEFAULT_LR["adagrad"])

@@ -7,18 +7,21 @@ Layers: each module imports only from its own layer or the ones below it, never 
 
     __main__, cli                         the command line: parses, calls the library, prints
     demo, sklearn, protocols              built-in demos; the scikit-learn transformer; evaluation protocols
-    api                                   train_pairs / train_table / train_text / train_next_item, predict_frame
+    api, foldin                           train_pairs / train_table / train_text / train_next_item, predict_frame;
+                                          new keys for trained models (add_to_folder, train_more, fold_in_items)
     storage                               model folders (save_model, load, Checkpoint)
     train                                 the one Trainer, TrainSettings, History, the validation split
-    models                                pair (+ pair_kernel), tabular, text, next_item, bags, heads, autograd
+    models                                pair (+ pair_kernel), tabular, text, next_item, bags, heads, autograd,
+                                          foldin (new rows from links), side (cold start from features)
     data                                  readers, vocab-encoded arrays, negative sampling, synthetic data
-    embeddings, evaluate, index, vocab,   the trained result and its queries; metrics; exact search;
-    atomic, errors                        string <-> id; write-then-rename; errors
+    embeddings, evaluate                  the trained result and its queries; metrics
+    index, vocab                          exact search; string <-> id
+    atomic, errors, version               write-then-rename; errors; the version
 """
 
-__version__ = "0.1.0"
-
 import os as _os
+
+from .version import __version__
 
 # OpenMP workers (torch's and numba's share one libgomp) spin between parallel regions by default. The pair
 # trainer runs two or three short regions a step, and on a shared machine each then waits for a descheduled
@@ -39,6 +42,8 @@ _EXPORTS = {
     **dict.fromkeys(["EmbeddingModel", "PairConfig", "PairModel", "TableConfig", "TableModel",
                      "BagConfig", "NextItemConfig", "NextItemModel", "TextModel"], ".models"),
     **dict.fromkeys(["train_pairs", "train_table", "train_text", "train_next_item", "predict_frame"], ".api"),
+    **dict.fromkeys(["add_to_folder", "fold_in_key", "fold_in_items", "train_more"], ".foldin"),
+    **dict.fromkeys(["FoldIn", "fold_in_pairs"], ".models.foldin"), "SideModel": ".models.side",
     "Checkpoint": ".storage", "load": ".storage", "save_model": ".storage",
     **dict.fromkeys(["History", "Trainer", "TrainSettings", "fit"], ".train"),
     "Vocab": ".vocab",
@@ -50,7 +55,8 @@ __all__ = ["Books", "Checkpoint", "EmbeddingModel", "Embeddings", "EntembedError
            "fit", "load", "planted_books", "read_books", "read_pairs", "save_model",
            "TableConfig", "TableData", "TableModel", "TokenStudy", "read_tabular", "token_study", "train_table",
            "Bags", "BagConfig", "Interactions", "NextItemConfig", "NextItemModel", "TextEncoder", "TextModel",
-           "read_interactions", "tokenize", "train_next_item", "train_text"]
+           "read_interactions", "tokenize", "train_next_item", "train_text",
+           "FoldIn", "SideModel", "add_to_folder", "fold_in_items", "fold_in_key", "fold_in_pairs", "train_more"]
 
 
 def __getattr__(name: str):

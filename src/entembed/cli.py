@@ -117,7 +117,13 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 left: str = typer.Option(..., "--left", help="Column of left keys."),
                 right: str = typer.Option(..., "--right", help="Column of right keys."),
                 weight: Optional[str] = typer.Option(None, "--weight", help="Optional column of pair weights."),
-                output: Path = typer.Option(Path("model"), "-o", "--output", help="Model folder to write."),
+                output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                                      help="Model folder to write (default: model, or the "
+                                                           "--resume folder, replaced once the new one is saved)."),
+                resume: Optional[Path] = typer.Option(None, "--resume", metavar="MODEL",
+                                                      help="Train this saved pair model further on FILE: new keys "
+                                                           "are added, old vectors and optimizer state kept; its "
+                                                           "dim, score, loss and sampling are used."),
                 min_count: int = typer.Option(1, "--min-count", help="Drop keys seen fewer times."),
                 sum_duplicates: bool = typer.Option(False, "--sum-duplicates", help="Sum repeated pairs into a weight."),
                 shared: bool = typer.Option(False, "--shared", help="One table for both columns."),
@@ -136,11 +142,26 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
                                    loss=loss, negatives=negatives, sampling=sampling, threads=threads,
                                    shared=shared, l2=l2, preset=preset)
+    model = None
+    if resume is not None:
+        from .storage import load
+
+        model = load(resume)
+        shared = getattr(model, "config", None) is not None and bool(getattr(model.config, "shared", False))
     pairs = read_pairs(file, left=left, right=right, weight=weight, min_count=min_count,
                        duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)
     if not quiet:
         typer.echo(f"read {pairs!r}")
-    _train_pairs_and_save(pairs, output, settings, config)
+    if model is None:
+        _train_pairs_and_save(pairs, output or Path("model"), settings, config)
+        return
+    from .foldin import attachments_of, train_more
+    from .storage import save_model
+
+    output = output or resume
+    grown = train_more(model, pairs, settings)
+    save_model(grown, output, attachments=attachments_of(resume))
+    report_training(grown, output)
 
 
 @train_app.command("books")
@@ -183,7 +204,11 @@ def neighbors(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model
               k: int = typer.Option(10, "-k", help="How many neighbours."),
               table: Optional[str] = typer.Option(None, "--table", help="Table to search (default: the first)."),
               metric: str = typer.Option("cosine", "--metric", help="cosine, dot or euclidean."),
-              as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+              as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+              links: Optional[str] = typer.Option(None, "--links", metavar="A,B,...",
+                                                  help="Comma-separated keys of the other table linked to KEY: "
+                                                       "KEY is folded in from them first (in memory, not saved), "
+                                                       "so it may be a key the model has never seen.")) -> None:
     """Print the K nearest neighbours of KEY in a trained model."""
     from .storage import load
 
@@ -192,12 +217,38 @@ def neighbors(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model
     name = table or next(iter(tables))
     if name not in tables:
         raise EntembedError(f"{model_dir}: no table {name!r}; the tables are {', '.join(map(repr, tables))}.")
+    if links is not None:
+        from .foldin import fold_in_key
+
+        model, _ = fold_in_key(model, key, _names("--links", links), table=name)
+        tables = model.tables
     found = tables[name].most_similar(key, topn=k, metric=metric)
     if as_json:
         typer.echo(json.dumps({"table": name, "key": key, "metric": metric,
                                "neighbors": [{"key": n, "score": s} for n, s in found]}, ensure_ascii=False))
     else:
         typer.echo(format_neighbours(name, key, found, metric))
+
+
+@app.command("add")
+@user_errors
+def add(model_dir: Path = typer.Argument(..., metavar="MODEL", help="A pair model folder."),
+        file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON pairs naming the new keys."),
+        left: str = typer.Option(..., "--left", help="Column of the model's left-table keys."),
+        right: str = typer.Option(..., "--right", help="Column of the model's right-table keys."),
+        side: str = typer.Option("left", "--side", help="Which column holds the new keys: left or right."),
+        existing: str = typer.Option("refuse", "--existing",
+                                     help="A key the model already has: refuse (default) or refine its vector."),
+        output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                              help="Model folder to write (default: MODEL, replaced atomically)."),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the new pairs (default: as trained)."),
+        seed: int = SeedOpt) -> None:
+    """Fold new keys into a trained pair model from their pairs in FILE (the other table stays frozen)."""
+    from .foldin import add_to_folder
+
+    written, report = add_to_folder(model_dir, file, left=left, right=right, side=side, existing=existing,
+                                    output=output, epochs=epochs, seed=seed)
+    typer.echo(f"{report.summary()}; saved {written}")
 
 
 @app.command("demo")

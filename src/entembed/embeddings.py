@@ -22,7 +22,8 @@ Key = Union[str, int, np.integer]
 
 
 class Embeddings:
-    """Vectors (n x dim float32, read-only) for the keys of a Vocab, with neighbour queries."""
+    """Vectors (n x dim float32, not writeable through this object) for the keys of a Vocab, with neighbour
+    queries. A model's ``tables`` are views of its weights until the model trains again (see ``detach``)."""
 
     def __init__(self, vectors: np.ndarray, vocab: Vocab | Sequence[str], *, copy: bool = True):
         """``copy=False`` keeps a float32 array as it is (a read-only view of it): for a model's own tables."""
@@ -34,6 +35,15 @@ class Embeddings:
         self.vectors = vectors
         self.vocab = vocab
         self._indexes: dict[str, ExactIndex] = {}
+
+    def detach(self) -> None:
+        """Keep a private copy of the vectors as they are now and forget everything computed from them (norms,
+        indexes); a model calls it on the Embeddings it handed out before its weights change again."""
+        vectors = self.vectors.copy()
+        vectors.flags.writeable = False
+        self.vectors, self._indexes = vectors, {}
+        for cached in ("unit_vectors", "zero_rows"):
+            self.__dict__.pop(cached, None)
 
     @property
     def keys(self) -> list[str]:

@@ -146,14 +146,14 @@ def neighbour_agreement(embeddings, labels: np.ndarray, k: int = 10, *, metric: 
     """Mean share of each key's k nearest neighbours with the same label (genre@10 when labels are genres).
 
     Keys with a missing label (-1) are not queried, but they are neighbours like any key: one is a miss.
-    ``chance_agreement`` follows the same rule. ``sample`` queries a random subset of keys.
+    ``chance_agreement`` follows the same rule. A key with a zero vector has no neighbours: all misses.
+    ``sample`` queries a random subset of keys.
     """
     labels = _check_labels(embeddings, labels)
     queries = np.flatnonzero(labels >= 0)
     if sample is not None and sample < len(queries):
         queries = np.sort(np.random.default_rng(seed).choice(queries, sample, replace=False))
-    ids, _ = embeddings.search(queries, k, metric=metric)
-    return float((labels[ids] == labels[queries][:, None]).mean())
+    return float(_same_label(embeddings, labels, queries, k, metric).mean())
 
 
 def chance_agreement(labels: np.ndarray) -> float:
@@ -164,6 +164,16 @@ def chance_agreement(labels: np.ndarray) -> float:
     if counts.sum() == 0 or len(labels) < 2:
         raise InputError("labels must label at least one key of two or more.", param="labels")
     return float((counts * (counts - 1)).sum() / (counts.sum() * (len(labels) - 1)))
+
+
+def _same_label(embeddings, labels: np.ndarray, queries: np.ndarray, k: int, metric: str) -> np.ndarray:
+    """(len(queries), k) booleans: whether each query's i-th nearest key shares its label. A key with a zero
+    vector (no training data) has no neighbours, so its row is all misses."""
+    has_vector = ~embeddings.zero_rows[queries]
+    same = np.zeros((len(queries), min(k, len(embeddings) - 1)), dtype=bool)
+    ids, _ = embeddings.search(queries[has_vector], k, metric=metric)
+    same[has_vector] = labels[ids] == labels[queries[has_vector]][:, None]
+    return same
 
 
 def _check_labels(embeddings, labels: np.ndarray) -> np.ndarray:
@@ -191,8 +201,7 @@ def neighbour_hit_rate(embeddings, labels: np.ndarray, k: int = 10, *, metric: s
     """
     labels = _check_labels(embeddings, labels)
     queries = _shared_label_queries(labels)
-    ids, _ = embeddings.search(queries, k, metric=metric)
-    return float((labels[ids] == labels[queries][:, None]).any(1).mean())
+    return float(_same_label(embeddings, labels, queries, k, metric).any(1).mean())
 
 
 def chance_hit_rate(labels: np.ndarray, k: int = 10) -> float:

@@ -1,4 +1,5 @@
-"""A saved model is a folder: config.json, vocab-<table>.json, weights.safetensors, history.json.
+"""A saved model is a folder: config.json, vocab-<table>.json (one per table), weights.safetensors, history.json, and
+optimizer.safetensors where the model keeps optimizer state (pair models: training again continues it).
 
 Nothing is pickled, so loading never runs code from the file. Saving writes a temporary folder beside
 the target and renames it into place, so an interrupted save never leaves a half model under that name.
@@ -18,19 +19,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_folder
 from .errors import ModelFileError
 from .models.base import MODEL_KINDS, EmbeddingModel
 from .train import History, TrainSettings
+from .version import __version__
 from .vocab import Vocab
 
 __all__ = ["save_model", "load", "Checkpoint", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "entembed-model"
 FORMAT_VERSION = 1
+OPTIMIZER_FILE = "optimizer.safetensors"
 
 
 def _vocab_files(tables: list[str]) -> dict[str, str]:
@@ -48,8 +51,6 @@ def _vocab_files(tables: list[str]) -> dict[str, str]:
 
 
 def _versions() -> dict[str, str]:
-    from . import __version__
-
     return {"entembed": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
 
@@ -76,6 +77,10 @@ def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: An
             vocab.save(temporary / files[name])
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(temporary / "weights.safetensors"), metadata={"format": FORMAT})
+        optimizer = model.optimizer_tensors()
+        if optimizer is not None:
+            save_file({k: v.contiguous() for k, v in optimizer[1].items()}, str(temporary / OPTIMIZER_FILE),
+                      metadata={"format": FORMAT, "optimizer": optimizer[0]})
         history = getattr(model, "history", None) or History()
         history.save(temporary / "history.json")
         for name, text in (attachments or {}).items():
@@ -121,6 +126,21 @@ def _read_json(path: Path) -> Any:
         raise ModelFileError(f"{path}: not valid JSON ({exc}).") from None
 
 
+def _load_optimizer(model: EmbeddingModel, path: Path) -> None:
+    """Restore the optimizer state saved beside the weights, if any (older folders have none)."""
+    if not path.exists():
+        return
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            name = (handle.metadata() or {}).get("optimizer")
+        tensors = load_file(str(path))
+        if not name:
+            raise ValueError("no optimizer name in its metadata")
+        model.load_optimizer_tensors(name, tensors)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: damaged or does not fit the model ({exc}).") from None
+
+
 def load(folder: str | os.PathLike) -> EmbeddingModel:
     """Load a model folder; checks every file against config.json and refuses a damaged folder.
 
@@ -143,12 +163,15 @@ def load(folder: str | os.PathLike) -> EmbeddingModel:
         raise ModelFileError(f"{folder / 'config.json'}: unknown model kind {kind!r}; known: "
                              f"{', '.join(sorted(MODEL_KINDS))}.")
     vocabs = {}
-    for name, table in config["tables"].items():
-        vocab = Vocab.load(folder / table["vocab"])
-        if len(vocab) != table["keys"]:
-            raise ModelFileError(f"{folder / table['vocab']}: {len(vocab)} keys, but config.json says "
-                                 f"table {name!r} has {table['keys']}.")
-        vocabs[name] = vocab
+    try:
+        for name, table in config["tables"].items():
+            vocab = Vocab.load(folder / table["vocab"])
+            if len(vocab) != table["keys"]:
+                raise ModelFileError(f"{folder / table['vocab']}: {len(vocab)} keys, but config.json says "
+                                     f"table {name!r} has {table['keys']}.")
+            vocabs[name] = vocab
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ModelFileError(f"{folder / 'config.json'}: the tables entry is damaged ({exc!r}).") from None
     weights_path = folder / "weights.safetensors"
     if not weights_path.is_file():
         raise ModelFileError(f"{weights_path}: file is missing.")
@@ -156,7 +179,11 @@ def load(folder: str | os.PathLike) -> EmbeddingModel:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{weights_path}: damaged or truncated ({exc}).") from None
-    model = MODEL_KINDS[kind].from_config(config["model"], vocabs)
+    try:
+        model = MODEL_KINDS[kind].from_config(config["model"], vocabs)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:  # ValueError: InputError from a config check
+        raise ModelFileError(f"{folder / 'config.json'}: the model entry does not match its tables or this "
+                             f"entembed's {kind} model ({exc!r}).") from None
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     for key, shape in expected.items():
         if key not in state:
@@ -165,9 +192,14 @@ def load(folder: str | os.PathLike) -> EmbeddingModel:
             raise ModelFileError(f"{weights_path}: tensor {key!r} has shape {tuple(state[key].shape)}, "
                                  f"but the vocab and config.json need {shape}.")
     model.load_state_dict({k: state[k] for k in expected})
+    _load_optimizer(model, folder / OPTIMIZER_FILE)
     history_path = folder / "history.json"
     model.history = History.from_dict(_read_json(history_path)) if history_path.exists() else History()
     training = config.get("training")
-    model.train_settings = TrainSettings.from_dict(training) if isinstance(training, dict) else None
+    try:
+        model.train_settings = TrainSettings.from_dict(training) if isinstance(training, dict) else None
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{folder / 'config.json'}: the training entry is damaged ({exc}).") from None
+    model.folder = folder  # where it came from, for messages
     model.eval()
     return model

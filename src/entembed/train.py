@@ -13,7 +13,7 @@ import copy
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -126,6 +126,7 @@ class Trainer:
         try:
             with _thread_count(s.threads):
                 task = model.training_task(data, validation, optimizer=optimizer, lr=lr, rng=rng)
+                model.train_settings = replace(s, optimizer=optimizer, lr=lr)  # saved with the model: what ran
                 return self._fit(model, task, rng, callbacks)
         finally:
             model.clear_tables()
@@ -137,10 +138,11 @@ class Trainer:
         steps_per_epoch = math.ceil(task.n_samples / batch_size)
         epochs = s.epochs or max(10, min(200, math.ceil(MIN_STEPS / steps_per_epoch)))
         history = History()
-        model.history, model.train_settings = history, s
+        model.history = history
         best_value, best_state, waited = None, None, 0
         for epoch in range(1, epochs + 1):
             record = self._run_epoch(task, batch_size, rng, epoch, epochs, steps_per_epoch)
+            model.clear_tables()
             record.update(task.validate())
             history.epochs.append(record)
             if not s.quiet:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
 from ..errors import InputError
 
-__all__ = ["read_table", "TABLE_SUFFIXES"]
+__all__ = ["read_table", "as_frame", "TABLE_SUFFIXES"]
 
 #: File suffix -> format.
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet", ".pq": "parquet",
@@ -70,3 +71,16 @@ def _read_ndjson(path: Path) -> pd.DataFrame:
     if not rows:
         raise InputError(f"{path}: no rows; expected at least one JSON object.")
     return pd.DataFrame(rows)
+
+
+def as_frame(source: str | os.PathLike | pd.DataFrame, columns: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
+    """``source`` as a DataFrame with ``columns`` present, and a prefix naming it in messages."""
+    if isinstance(source, pd.DataFrame):
+        frame, where = source, ""
+    else:
+        frame, where = read_table(Path(source)), f"{source}: "
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{where}no column {missing[0]!r}; the columns are "
+                         f"{', '.join(repr(str(c)) for c in frame.columns)}.")
+    return frame, where

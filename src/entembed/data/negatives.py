@@ -26,7 +26,10 @@ class NegativeSampler:
     (word2vec's unigram^0.75), which makes negatives harder for popular keys.
     """
 
-    def __init__(self, pairs: Pairs, *, ratio: int = 2, distribution: str = "uniform", power: float = 0.75):
+    def __init__(self, pairs: Pairs, *, ratio: int = 2, distribution: str = "uniform", power: float = 0.75,
+                 counts: np.ndarray | None = None):
+        """``counts``: each right key's count for popularity draws (default: counted in ``pairs``); fold-in
+        passes the trained model's, so new keys meet the negatives training drew."""
         check_positive_int("ratio", ratio)
         if distribution not in SAMPLING:
             raise InputError(f"negative sampling must be one of {', '.join(SAMPLING)}. Got {distribution!r} instead.")
@@ -40,7 +43,9 @@ class NegativeSampler:
         if distribution == "uniform":
             self.cdf, drawable = np.zeros(0), np.ones(self.n_right, dtype=bool)
         else:
-            weights = np.bincount(pairs.right, minlength=self.n_right).astype(np.float64) ** power
+            if counts is None:
+                counts = np.bincount(pairs.right, minlength=self.n_right)
+            weights = np.asarray(counts, dtype=np.float64) ** power
             self.cdf, drawable = np.cumsum(weights) / weights.sum(), weights > 0
         # A left key paired with every drawable right key has no negative at all.
         covered = np.bincount(left[drawable[self.indices]], minlength=n_left)

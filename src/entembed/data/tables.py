@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,23 +17,9 @@ import pandas as pd
 
 from ..errors import InputError
 from ..vocab import Vocab
-from .files import read_table
+from .files import as_frame
 
-__all__ = ["TableColumns", "TableData", "read_tabular", "as_frame", "category_keys", "check_target"]
-
-
-def as_frame(source: str | os.PathLike | pd.DataFrame, columns: Sequence[str] = ()) -> tuple[pd.DataFrame, str]:
-    """``source`` as a DataFrame with ``columns`` present, and a prefix naming it in messages."""
-    if isinstance(source, pd.DataFrame):
-        frame, where = source, ""
-    else:
-        frame, where = read_table(Path(source)), f"{source}: "
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"{where}no column {missing[0]!r}; the columns are "
-                         f"{', '.join(repr(str(c)) for c in frame.columns)}.")
-    return frame, where
-
+__all__ = ["TableColumns", "TableData", "read_tabular", "category_keys", "check_target"]
 
 def category_keys(values: pd.Series) -> pd.Series:
     """Category values as string keys (integral floats without ".0"), missing values as NaN."""
@@ -155,10 +140,6 @@ class TableData:
         y = None if self.y is None else self.y[rows]
         return TableData(self.codes[rows], self.numbers[rows], y, self.columns, self.target)
 
-    def like(self, frame: pd.DataFrame, where: str = "") -> "TableData":
-        """The rows of ``frame`` encoded as this data was (unseen categories on the reserved row)."""
-        codes, numbers = self.columns.encode(frame, where)
-        return TableData(codes, numbers, _target_values(frame[self.target]), self.columns, self.target)
 
 
 def check_target(y: pd.Series | np.ndarray, target: str = "y", where: str = "") -> None:

@@ -33,7 +33,7 @@ import pandas as pd
 from ..errors import InputError, check_positive_int
 from ..vocab import Vocab
 from .bags import Bags
-from .files import read_table
+from .files import as_frame
 
 __all__ = ["CHAR_MARK", "TOKEN_PATTERN", "TextData", "TextEncoder", "char_ngrams", "read_text", "tokenize"]
 
@@ -274,26 +274,12 @@ class TextData:
         """The texts at ``rows``, with the same vocabulary."""
         return TextData(self.bags.take(rows), self.y[rows], self.vocab, self.encoder, self.text, self.label)
 
-    def like(self, frame: pd.DataFrame) -> "TextData":
-        """The rows of ``frame`` encoded with this data's vocabulary (tokens it lacks are dropped)."""
-        return TextData(self.encoder.encode(frame[self.text], self.vocab), frame[self.label].to_numpy(), self.vocab,
-                        self.encoder, self.text, self.label)
-
-
-def text_frame(source: str | os.PathLike | pd.DataFrame, text: str, label: str) -> pd.DataFrame:
-    """``source`` (a DataFrame or a tabular file) with its ``text`` and ``label`` columns checked."""
-    frame = source if isinstance(source, pd.DataFrame) else read_table(source, columns=[text, label])
-    for column in (text, label):
-        if column not in frame.columns:
-            raise InputError(f"no column {column!r}; the columns are "
-                             f"{', '.join(repr(str(c)) for c in frame.columns)}.")
-    return frame
 
 
 def read_text(source: str | os.PathLike | pd.DataFrame, *, text: str, label: str,
               encoder: TextEncoder | None = None) -> TextData:
     """Read texts and labels and encode the texts with a vocabulary fitted on them."""
-    frame = text_frame(source, text, label)
+    frame, _ = as_frame(source, [text, label])
     encoder = encoder or TextEncoder()
     vocab, bags = encoder.fit_encode(frame[text], column=text)
     return TextData(bags, frame[label].to_numpy(), vocab, encoder, text, label)

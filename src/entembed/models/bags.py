@@ -17,12 +17,16 @@ from ..data.bags import Bags
 from ..errors import InputError, check_fraction, check_positive_int
 from .autograd import AutogradTask, make_torch_optimizer
 
-__all__ = ["POOLINGS", "SPARSE_OPTIMIZERS", "PREDICT_CHUNK", "BagConfig", "BagEncoder", "BagTask", "bag_optimizer",
+__all__ = ["BAG_DEFAULT_LR", "POOLINGS", "SPARSE_OPTIMIZERS", "PREDICT_CHUNK", "BagConfig", "BagEncoder", "BagTask", "bag_optimizer",
            "config_from_dict", "nb_log_count_ratios"]
 
 POOLINGS = ("mean", "sum", "sqrtn")
 SPARSE_OPTIMIZERS = ("sgd", "adagrad")   # these take sparse gradients: only touched rows are updated
-PREDICT_CHUNK = 4096                      # rows per forward pass when predicting
+PREDICT_CHUNK = 4096
+#: The bag models' default learning rates: adagrad's was chosen on the IMDB and rt-polarity validation splits
+#: (benchmarks/bench_text.py), adam's is the one bench_nextitem.py measured on MovieLens; sgd's and rmsprop's
+#: are common starting points, not measured here.
+BAG_DEFAULT_LR = {"sgd": 0.05, "adagrad": 0.1, "rmsprop": 0.001, "adam": 0.003}                      # rows per forward pass when predicting
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch
 from ..embeddings import Embeddings
 from ..vocab import Vocab
 
-__all__ = ["EmbeddingModel", "TrainingTask", "MODEL_KINDS", "register_model"]
+__all__ = ["EmbeddingModel", "TrainingTask", "MODEL_KINDS", "register_model", "hold_out_rows"]
 
 MODEL_KINDS: dict[str, type["EmbeddingModel"]] = {}
 
@@ -25,6 +25,13 @@ def register_model(cls: type["EmbeddingModel"]) -> type["EmbeddingModel"]:
     """Class decorator: make a model kind loadable from its folder by ``cls.kind``."""
     MODEL_KINDS[cls.kind] = cls
     return cls
+
+
+def hold_out_rows(data: Any, held: np.ndarray) -> tuple[Any, Any]:
+    """(the other rows, the ``held`` rows) of row data with ``len`` and ``take`` (tables, texts)."""
+    kept = np.ones(len(data), dtype=bool)
+    kept[held] = False
+    return data.take(np.flatnonzero(kept)), data.take(held)
 
 
 class TrainingTask(Protocol):
@@ -96,8 +103,20 @@ class EmbeddingModel(torch.nn.Module, ABC):
         return self._tables
 
     def clear_tables(self) -> None:
-        """Forget the Embeddings views (and their caches); the Trainer calls it when the weights change."""
+        """Before the weights change: the Embeddings handed out keep a copy of the vectors as they are, and the
+        next ``tables`` builds new views. The Trainer calls it before a fit and after every epoch."""
+        for embeddings in (self._tables or {}).values():
+            embeddings.detach()
         self._tables = None
+
+    def optimizer_tensors(self) -> tuple[str, dict[str, torch.Tensor]] | None:
+        """(optimizer name, its state as named tensors) to save beside the weights, so that training again
+        continues where it stopped; None when the model keeps none (the default)."""
+        return None
+
+    def load_optimizer_tensors(self, optimizer: str, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what ``optimizer_tensors`` gave (a ValueError naming a tensor that does not fit)."""
+        raise ValueError(f"a {self.kind} model keeps no optimizer state")
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         self.clear_tables()

@@ -84,7 +84,7 @@ class Head:
         if len(classes) < 2:
             raise InputError(f"target {target!r} has a single value ({classes[0]!r}); expected at least two classes.")
         if task == "binary" and len(classes) != 2:
-            raise InputError(f"task 'binary' needs exactly two classes in {target!r}. Got {len(classes)}.")
+            raise InputError(f"task 'binary' needs exactly two classes in {target!r}. Got {len(classes)}.", param="task")
         return cls(task, classes=[_plain(c) for c in classes], target=target)
 
     @property

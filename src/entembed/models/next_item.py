@@ -18,7 +18,7 @@ from ..data.sequences import Interactions, history_windows, last_items, leave_la
 from ..errors import InputError, check_positive_int
 from ..evaluate import hit_rate, ndcg, ranks_of_targets
 from ..vocab import Vocab
-from .bags import PREDICT_CHUNK, BagConfig, BagEncoder, BagTask, bag_optimizer, config_from_dict
+from .bags import BAG_DEFAULT_LR, PREDICT_CHUNK, BagConfig, BagEncoder, BagTask, bag_optimizer, config_from_dict
 from .base import EmbeddingModel, register_model
 
 __all__ = ["SOFTMAX", "NextItemConfig", "NextItemModel"]
@@ -41,7 +41,7 @@ class NextItemConfig(BagConfig):
         check_positive_int("history", self.history)
         check_positive_int("negatives", self.negatives)
         if self.nb_weights:
-            raise InputError("nb_weights needs a binary label; a next-item model has none.")
+            raise InputError("nb_weights needs a binary label; a next-item model has none.", param="nb_weights")
         if self.softmax not in SOFTMAX:
             raise InputError(f"softmax must be one of {', '.join(SOFTMAX)}. Got {self.softmax!r} instead.", param="softmax")
         if self.tied and self.hidden and self.hidden != self.dim:
@@ -55,8 +55,7 @@ class NextItemModel(EmbeddingModel):
 
     kind = "next-item"
     DEFAULT_OPTIMIZER = "adam"
-    #: adam's is the one bench_nextitem.py measured on MovieLens; the others are common starting points.
-    DEFAULT_LR = {"sgd": 0.05, "adagrad": 0.1, "rmsprop": 0.001, "adam": 0.003}
+    DEFAULT_LR = BAG_DEFAULT_LR
 
     def __init__(self, vocab: Vocab, config: NextItemConfig | None = None, *, seed: int = 0):
         super().__init__()

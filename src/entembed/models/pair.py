@@ -93,7 +93,11 @@ class PairModel(EmbeddingModel):
             torch.randn(len(right_vocab), dim, generator=generator) * scale, requires_grad=False)
         # Left rows no fit has trained yet: a fit zeroes those its data gives no pair (a key never trained
         # is a zero vector, not random noise) and clears the mark of those it trains. A loaded model has none.
+        # A shared table is left as it is (its rows are right keys too).
         self.untrained_left = np.ones(len(left_vocab), dtype=bool)
+        # The row optimizer's per-table state, kept from the last fit (or loaded with the folder) so that
+        # training again continues it: {"optimizer": name, "tables": [left state, right state]}.
+        self.optimizer_state: dict[str, Any] | None = None
 
     def vocabs(self) -> dict[str, Vocab]:
         if self.config.shared:
@@ -140,6 +144,38 @@ class PairModel(EmbeddingModel):
             right_name += "_right"
         config = replace(config, left_name=left_name, right_name=right_name)
         return cls(data.left_vocab, data.right_vocab, config, seed=seed)
+
+    def optimizer_states(self, optimizer: str) -> list[dict[str, np.ndarray]]:
+        """Per-table row-optimizer state for a fit with ``optimizer``: the kept one when it is for that
+        optimizer and these tables, else a fresh one; either way kept on the model (and saved with it)."""
+        fresh = [kernel.optimizer_state(optimizer, tuple(t.shape)) for t in self._trained_tables()]
+        kept = self.optimizer_state
+        if kept is None or kept["optimizer"] != optimizer or _shapes(kept["tables"]) != _shapes(fresh):
+            self.optimizer_state = {"optimizer": optimizer, "tables": fresh}
+        return self.optimizer_state["tables"]
+
+    def _trained_tables(self) -> list[torch.Tensor]:
+        return [self.left.data] if self.config.shared else [self.left.data, self.right.data]
+
+    def optimizer_tensors(self) -> tuple[str, dict[str, torch.Tensor]] | None:
+        """(optimizer name, its state as tensors named "<table>.<part>"), or None before any fit."""
+        if self.optimizer_state is None:
+            return None
+        return self.optimizer_state["optimizer"], {
+            f"{name}.{part}": torch.from_numpy(array)
+            for name, state in zip(self.vocabs(), self.optimizer_state["tables"]) for part, array in state.items()}
+
+    def load_optimizer_tensors(self, optimizer: str, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore the state ``optimizer_tensors`` gave; a ValueError names a missing or misshapen tensor."""
+        fresh = [kernel.optimizer_state(optimizer, tuple(t.shape)) for t in self._trained_tables()]
+        for name, state in zip(self.vocabs(), fresh):
+            for part, array in state.items():
+                tensor = tensors.get(f"{name}.{part}")
+                if tensor is None or tuple(tensor.shape) != array.shape:
+                    got = "missing" if tensor is None else f"of shape {tuple(tensor.shape)}"
+                    raise ValueError(f"tensor '{name}.{part}' is {got}; {optimizer} needs shape {array.shape}")
+                state[part] = tensor.numpy().astype(np.float32, copy=True)
+        self.optimizer_state = {"optimizer": optimizer, "tables": fresh}
 
     # -- scoring ---------------------------------------------------------------------------------------
     def score(self, left: np.ndarray | torch.Tensor, right: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -200,16 +236,16 @@ class PairTask:
         positives_per_batch = int(np.clip(len(train) / 200, 256, 4096))  # >= 200 steps an epoch
         self.default_batch_size = positives_per_batch * (1 + cfg.negatives)
         self.opt_code, self.lr = kernel.OPTIMIZERS[optimizer], lr
-        self.hyper = np.array([1e-8, 0.99 if optimizer == "rmsprop" else 0.9, 0.999])
+        self.hyper = kernel.optimizer_hyper(optimizer)
         self.tables = [model.left.data.numpy()] if cfg.shared else [model.left.data.numpy(), model.right.data.numpy()]
         if not cfg.shared:  # a left key no fit has trained, and without a pair here, stays a zero vector
             paired = np.bincount(train.left, minlength=len(model.left_vocab)) > 0
             self.tables[0][model.untrained_left & ~paired] = 0.0
             model.untrained_left &= ~paired
-        self.states = [kernel.optimizer_state(optimizer, t.shape) for t in self.tables]
+        self.states = model.optimizer_states(optimizer)  # continued from the last fit or the saved folder
         self.accums = [np.zeros_like(t) for t in self.tables]
         self.touched = [np.zeros(t.shape[0], dtype=np.uint8) for t in self.tables]
-        self.label_neg = -1.0 if cfg.loss == "mse" else 0.0
+        self.label_neg = kernel.negative_label(cfg.loss)
         self.loss_code = kernel.LOSS_CODES[cfg.loss]
 
     def batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, ...]]:
@@ -266,6 +302,10 @@ class PairTask:
             return {}
         scores = self.model.score(self._val_left, self._val_right).numpy()
         return {"val_auc": roc_auc(self._val_label, scores)}
+
+
+def _shapes(states: list[dict[str, np.ndarray]]) -> list[list[tuple[int, ...]]]:
+    return [[state[part].shape for part in sorted(state)] for state in states]
 
 
 #: Below this many samples a step runs on one thread: starting a parallel region costs more than it saves.

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["OPTIMIZERS", "LOSS_CODES", "pair_gradients", "apply_row_gradients", "optimizer_state"]
+__all__ = ["OPTIMIZERS", "LOSS_CODES", "pair_gradients", "apply_row_gradients", "optimizer_state",
+           "optimizer_hyper", "negative_label"]
 
 OPTIMIZERS = {"sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3}
 LOSS_CODES = {"logistic": 0, "mse": 1, "bpr": 2}
@@ -177,3 +178,13 @@ def optimizer_state(name: str, shape: tuple[int, int]) -> dict[str, np.ndarray]:
         state.update(state1=np.zeros(shape, np.float32), state2=np.zeros(shape, np.float32),
                      row_steps=np.zeros(shape[0], dtype=np.float32))
     return state
+
+
+def optimizer_hyper(name: str) -> np.ndarray:
+    """``apply_row_gradients``' hyper: (eps, beta1 or rho, beta2) for optimizer ``name``."""
+    return np.array([1e-8, 0.99 if name == "rmsprop" else 0.9, 0.999])
+
+
+def negative_label(loss: str) -> float:
+    """The label of a negative sample under ``loss``: -1 for MSE (the reference's 1/-1), else 0."""
+    return -1.0 if loss == "mse" else 0.0

@@ -17,11 +17,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..data.tables import TableColumns, TableData, as_frame
+from ..data.files import as_frame
+from ..data.tables import TableColumns, TableData
 from ..errors import InputError, check_fraction, check_positive_int, check_range
 from ..vocab import Vocab
 from .autograd import AutogradTask, make_torch_optimizer
-from .base import EmbeddingModel, register_model
+from .base import EmbeddingModel, hold_out_rows, register_model
 from .heads import TASKS, Head
 
 __all__ = ["TableConfig", "TableModel", "embedding_size", "PRESETS", "ACTIVATIONS"]
@@ -139,16 +140,17 @@ class TableModel(EmbeddingModel):
 
     @classmethod
     def for_data(cls, data: TableData, config: TableConfig | None = None, *, seed: int = 0,
-                 task: str | None = None) -> "TableModel":
-        """A model sized for ``data``, its head fitted to the target (task inferred if None)."""
+                 task: str | None = None, head: Head | None = None) -> "TableModel":
+        """A model sized for ``data``, its head fitted to the target (task inferred if None), or ``head``
+        when it was fitted elsewhere (say, its classes on every label)."""
         if not isinstance(data, TableData):
             raise InputError(f"a table model is built for TableData (see read_tabular). Got {type(data).__name__}.")
         if task is not None and task not in TASKS:
             raise InputError(f"task must be one of {', '.join(TASKS)}. Got {task!r} instead.", param="task")
         config = config or TableConfig()
-        head = Head.fit(data.y, task, target=data.target)
+        head = head or Head.fit(data.y, task, target=data.target)
         if head.task == "regression" and not config.standardize_target:
-            head.mean, head.std = 0.0, 1.0
+            head = replace(head, mean=0.0, std=1.0)
         return cls(data.columns, head, config, seed=seed)
 
     # -- the EmbeddingModel contract ---------------------------------------------------------------------
@@ -191,9 +193,7 @@ class TableModel(EmbeddingModel):
         return len(self._check(data)), "rows"
 
     def hold_out(self, data: TableData, held: np.ndarray) -> tuple[TableData, TableData]:
-        kept = np.ones(len(data), dtype=bool)
-        kept[held] = False
-        return data.take(np.flatnonzero(kept)), data.take(held)
+        return hold_out_rows(data, held)
 
     def training_task(self, data: TableData, validation: TableData | None, *, optimizer: str, lr: float,
                       rng: np.random.Generator) -> AutogradTask:

@@ -18,8 +18,8 @@ from ..data.bags import Bags
 from ..data.text import TextData, TextEncoder
 from ..errors import InputError
 from ..vocab import Vocab
-from .bags import PREDICT_CHUNK, BagConfig, BagEncoder, BagTask, bag_optimizer, config_from_dict, nb_log_count_ratios
-from .base import EmbeddingModel, register_model
+from .bags import BAG_DEFAULT_LR, PREDICT_CHUNK, BagConfig, BagEncoder, BagTask, bag_optimizer, config_from_dict, nb_log_count_ratios
+from .base import EmbeddingModel, hold_out_rows, register_model
 from .heads import Head
 
 __all__ = ["TextModel"]
@@ -31,9 +31,7 @@ class TextModel(EmbeddingModel):
 
     kind = "text"
     DEFAULT_OPTIMIZER = "adagrad"
-    #: adagrad's was chosen on the IMDB and rt-polarity validation splits (benchmarks/bench_text.py); the
-    #: others are common starting points, not measured here.
-    DEFAULT_LR = {"sgd": 0.05, "adagrad": 0.1, "rmsprop": 0.001, "adam": 0.003}
+    DEFAULT_LR = BAG_DEFAULT_LR
 
     def __init__(self, vocab: Vocab, head: Head, config: BagConfig | None = None,
                  encoder: TextEncoder | None = None, *, text_column: str = "text", seed: int = 0):
@@ -43,7 +41,7 @@ class TextModel(EmbeddingModel):
         self.text_column = text_column
         if self.config.nb_weights and head.task != "binary":
             raise InputError(f"nb_weights needs a binary label (log-count ratios of two classes); this head does "
-                             f"{head.task}.")
+                             f"{head.task}.", param="nb_weights")
         with torch.random.fork_rng():  # the dense layers draw from torch's global generator: seed it here
             torch.manual_seed(seed)
             self.bags = BagEncoder(len(vocab), self.config, torch.Generator().manual_seed(seed))
@@ -102,11 +100,12 @@ class TextModel(EmbeddingModel):
 
     @classmethod
     def for_data(cls, data: TextData, config: BagConfig | None = None, *, seed: int = 0,
-                 task: str | None = None) -> "TextModel":
-        """A model for the vocabulary of ``data``, its head fitted to the labels (task inferred if None)."""
+                 task: str | None = None, head: Head | None = None) -> "TextModel":
+        """A model for the vocabulary of ``data``, its head fitted to the labels (task inferred if None), or
+        ``head`` when it was fitted elsewhere (say, its classes on every label)."""
         if not isinstance(data, TextData):
             raise InputError(f"a text model is built for TextData (see read_text). Got {type(data).__name__}.")
-        head = Head.fit(data.y, task, target=data.label)
+        head = head or Head.fit(data.y, task, target=data.label)
         return cls(data.vocab, head, config, data.encoder, text_column=data.text, seed=seed)
 
     def _check(self, data: Any) -> TextData:
@@ -121,9 +120,7 @@ class TextModel(EmbeddingModel):
         return len(self._check(data)), "rows"
 
     def hold_out(self, data: TextData, held: np.ndarray) -> tuple[TextData, TextData]:
-        kept = np.ones(len(data), dtype=bool)
-        kept[held] = False
-        return data.take(np.flatnonzero(kept)), data.take(held)
+        return hold_out_rows(data, held)
 
     def training_task(self, data: TextData, validation: TextData | None, *, optimizer: str, lr: float,
                       rng: np.random.Generator) -> BagTask:
