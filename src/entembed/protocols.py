@@ -106,9 +106,6 @@ def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions | None, tes
     check_positive_int("negatives", negatives)
     full, sampled = _scorers(model, train, test)   # first: a model kind that cannot rank is told so
     train_pairs = train if isinstance(train, Pairs) or train is None else as_pairs(train)
-    known = test if train_pairs is None else Pairs(np.concatenate([train_pairs.left, test.left]),
-                                                   np.concatenate([train_pairs.right, test.right]),
-                                                   test.left_vocab, test.right_vocab)
     n_items = len(test.right_vocab)
     for k in ks:
         check_positive_int("k", k)
@@ -129,9 +126,14 @@ def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions | None, tes
             baselines["popularity"] = ranking_metrics(pop_ranks, against, ks)
         description = "full ranking: each held-out item against every item its user has not trained on"
     else:
+        drawn = f"{negatives} items its user never touched (seed {seed})"
         if candidates is None:
+            known = test if train_pairs is None else Pairs(np.concatenate([train_pairs.left, test.left]),
+                                                           np.concatenate([train_pairs.right, test.right]),
+                                                           test.left_vocab, test.right_vocab)
             candidates = sample_negatives(known, test.left, negatives, seed=seed)
-        negatives = candidates.shape[1]
+        else:
+            negatives, drawn = candidates.shape[1], f"the {candidates.shape[1]} items given for it"
         if max(ks) > negatives + 1:
             raise InputError(f"k must be at most the number of items ranked ({negatives} sampled + the held-out "
                              f"one). Got {max(ks)} instead.", param="k")
@@ -140,7 +142,7 @@ def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions | None, tes
         if train_pairs is not None:
             pop = popularity[np.concatenate([test.right[:, None], candidates], axis=1)]
             baselines["popularity"] = ranking_metrics(ranks_of_targets(pop[:, 0], pop[:, 1:]), against, ks)
-        description = f"sampled: each held-out item against {negatives} items its user never touched (seed {seed})"
+        description = f"sampled: each held-out item against {drawn}"
     baselines["random"] = _chance(against, ks)
     details = {"description": description, "negatives": negatives if protocol == "sampled" else None,
                "seed": seed, "kind": model.kind}
