@@ -482,14 +482,14 @@ def evaluate_command(
         train_data: Optional[Path] = typer.Option(None, "--train-data", help="The rows the model trained on: filtered "
                                                    "from the full ranking, never sampled; a next-item model's histories."),
         split: Optional[str] = typer.Option(None, "--split", help="DATA: loo (each user's latest item, by time) or random."),
-        model_kind: str = typer.Option("pairs", "--model", help="DATA: the model to train, pairs or sequence."),
+        model: str = typer.Option("pairs", "--model", help="DATA: the model to train, pairs or sequence."),
         model_args: str = typer.Option("", "--model-args", help="DATA: model and training settings, e.g. dim=64,epochs=20."),
         user: Optional[str] = typer.Option(None, "--user", help="Column of users (left keys); default: the model's table name."),
         item: Optional[str] = typer.Option(None, "--item", help="Column of items (right keys); default: the model's table name."),
         time: Optional[str] = typer.Option(None, "--time", help="Column of times (for --split loo and next-item models)."),
         protocol: str = typer.Option("sampled", "--protocol", help="sampled (against --negatives unseen items) or full."),
         negatives: int = typer.Option(99, "--negatives", help="Sampled protocol: unseen items per held-out item."),
-        k: str = typer.Option("10", "-k", help="Cut-offs for HR@k and NDCG@k, e.g. 5,10,20."),
+        k: str = typer.Option("10", "-k", "--k", help="Cut-offs for HR@k and NDCG@k, e.g. 5,10,20."),
         share: float = typer.Option(0.2, "--share", help="--split random: the share of pairs held out."),
         labels: Optional[Path] = typer.Option(None, "--labels", help="A table of metadata about keys (e.g. genres)."),
         column: Optional[str] = typer.Option(None, "--column", help="--labels: the label column (agreement of neighbours)."),
@@ -513,7 +513,7 @@ def evaluate_command(
         if split is not None or model_args:
             raise EntembedError(f"--split and --model-args are for a data file; {target} is a model folder "
                                 "(give --holdout FILE to evaluate it).")
-        model = load(target)
+        trained = load(target)
         if holdout is None and labels is None:
             raise EntembedError(f"evaluate {target}: give --holdout FILE (held-out pairs) or --labels FILE.")
     else:
@@ -522,36 +522,36 @@ def evaluate_command(
                                 "--split random (and --user/--item columns).")
         if not user or not item:
             raise EntembedError("--split needs the columns of users and items: --user COLUMN --item COLUMN.")
-        if split == "loo" or model_kind == "sequence":
+        if split == "loo" or model == "sequence":
             if not time:
                 raise EntembedError("--split loo holds out each user's latest item: give --time COLUMN.")
             data = read_interactions(target, user=user, item=item, time=time)
         else:
             data = read_pairs(target, left=user, right=item)
-        model, result = split_train_evaluate(data, split=split, model=model_kind, options=_model_args(model_args),
+        trained, result = split_train_evaluate(data, split=split, model=model, options=_model_args(model_args),
                                              protocol=protocol, negatives=negatives, share=share, seed=seed, ks=ks)
         report["ranking"] = result.to_dict()
     if holdout is not None:
-        if model.kind == "pair":
-            user, item = user or model.config.left_name, item or model.config.right_name
+        if trained.kind == "pair":
+            user, item = user or trained.config.left_name, item or trained.config.right_name
         elif not (user and item):
             raise EntembedError("--holdout needs --user COLUMN and --item COLUMN for this model.")
         train = None
-        if model.kind == "next-item":
+        if trained.kind == "next-item":
             if train_data is None or not time:
                 raise EntembedError("a next-item model ranks from each user's history: give --train-data FILE "
                                     "and --time COLUMN.")
             train = read_interactions(train_data, user=user, item=item, time=time)
         elif train_data is not None:
             train = read_table(train_data)
-        result = evaluate_holdout(model, read_table(holdout), user=user, item=item, train=train, protocol=protocol,
+        result = evaluate_holdout(trained, read_table(holdout), user=user, item=item, train=train, protocol=protocol,
                                   negatives=negatives, seed=seed, ks=ks, sources=(str(holdout), str(train_data)))
         report["ranking"] = result.to_dict()
     if labels is not None:
         if not column and not value_column:
             raise EntembedError("--labels needs --column (labels) or --value-column (numbers).")
         frame = read_table(labels)
-        tables = model.tables
+        tables = trained.tables
         name = table or next(iter(tables))
         if name not in tables:
             raise EntembedError(f"no table {name!r}; the tables are {', '.join(map(repr, tables))}.")
