@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install peers bench bench-quick clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,25 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Peers (Keras, implicit, gensim) in their own venv, never dependencies of entembed; torch pinned as ours.
+PEERS := benchmarks/.peers-venv
+PEERS_STAMP := $(PEERS)/.installed
+
+$(PEERS_STAMP): benchmarks/requirements-peers.txt constraints.txt pyproject.toml
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet -c constraints.txt -r benchmarks/requirements-peers.txt
+	$(PEERS)/bin/python -m pip install --quiet -c constraints.txt -e .
+	touch $(PEERS_STAMP)
+
+peers: $(PEERS_STAMP)
+
+# Every benchmark, one after the other; their tables replace the suite section of BENCHMARKS.md.
+bench: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+bench-quick: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python benchmarks/run_all.py --quick
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

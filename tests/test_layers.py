@@ -19,7 +19,7 @@ LAYERS = [
     ["__main__"],
     ["cli"],
     ["serve"],
-    ["viz", "export", "demo", "sklearn"],
+    ["viz", "export", "demo", "sklearn", "protocols"],
     ["api", "foldin"],
     ["storage"],
     ["train"],

@@ -6,7 +6,7 @@ Layers: each module imports only from its own layer or the ones below it, never 
 (tests/test_layers.py checks it; LAYERS there is the list):
 
     __main__, cli                         the command line: parses, calls the library, prints
-    demo, sklearn                         built-in demos; the scikit-learn transformer
+    demo, sklearn, protocols              built-in demos; the scikit-learn transformer; evaluation protocols
     api, foldin                           train_pairs / train_table / train_text / train_next_item, predict_frame;
                                           new keys for trained models (add_to_folder, train_more, fold_in_items)
     storage                               model folders (save_model, load, Checkpoint)

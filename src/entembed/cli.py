@@ -87,12 +87,19 @@ def _settings(model: type, **options: Any):
     return settings
 
 
-def _pair_setup(*, dim, score, loss, negatives, sampling, shared: bool = False, **options):
-    """TrainSettings and PairConfig from the CLI options, checked before any data is read."""
-    from .models.pair import PairConfig, PairModel
+def _pair_setup(*, dim, score, loss, negatives, sampling, shared: bool = False, l2: float = 0.0,
+                preset: str | None = None, **options):
+    """TrainSettings and PairConfig from the CLI options, checked before any data is read. A ``preset``
+    gives the values of the settings left at their defaults."""
+    from .models.pair import PRESETS, PairConfig, PairModel
 
     settings = _settings(PairModel, **options)
-    return settings, PairConfig(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared)
+    given = dict(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared, l2=l2)
+    if preset is None:
+        return settings, PairConfig(**given)
+    defaults = PairConfig()
+    chosen = {k: v for k, v in given.items() if v != getattr(defaults, k) or k not in PRESETS.get(preset, {})}
+    return settings, PairConfig.preset(preset, **chosen)
 
 
 def _train_pairs_and_save(pairs, output: Path, settings, config, attachments: dict[str, str] | None = None) -> None:
@@ -124,14 +131,17 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 optimizer: str = OptimizerOpt, lr: Optional[float] = LrOpt, batch_size: Optional[int] = BatchOpt,
                 validation: float = ValidationOpt, patience: Optional[int] = PatienceOpt, score: str = ScoreOpt,
                 loss: str = LossOpt, negatives: int = NegativesOpt, sampling: str = SamplingOpt,
-                threads: Optional[int] = ThreadsOpt) -> None:
+                threads: Optional[int] = ThreadsOpt,
+                l2: float = typer.Option(0.0, "--l2", help="Weight decay of the rows each step touches (0: off)."),
+                preset: Optional[str] = typer.Option(None, "--preset", help="Named settings for options left at "
+                                                     "their defaults: recommend (user -> item pairs).")) -> None:
     """Learn left and right embeddings from (left, right) pairs in FILE."""
     from .data.pairs import read_pairs
 
     settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
                                    loss=loss, negatives=negatives, sampling=sampling, threads=threads,
-                                   shared=shared)
+                                   shared=shared, l2=l2, preset=preset)
     model = None
     if resume is not None:
         from .storage import load
@@ -434,6 +444,177 @@ def train_sequence_command(
     model = train_next_item(interactions, config=config, settings=settings)
     save_model(model, output)
     report_training(model, output)
+
+
+# -- how good is a model (issue 11) ---------------------------------------------------------------------
+def _model_args(value: str) -> dict[str, Any]:
+    """--model-args "dim=64,negatives=4,epochs=20": numbers, true/false and words."""
+    options = {}
+    for part in _names("--model-args", value):
+        name, sep, text = part.partition("=")
+        if not sep or not name.strip():
+            raise EntembedError(f"--model-args must be name=value pairs such as dim=64,epochs=20. Got {part!r} in "
+                                f"{value!r}.")
+        try:
+            options[name.strip()] = json.loads(text.strip().lower() if text.strip().lower() in ("true", "false")
+                                               else text.strip())
+        except json.JSONDecodeError:
+            options[name.strip()] = text.strip()
+    return options
+
+
+def _is_model_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").exists()
+
+
+def _ks(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in _names("-k", value))
+    except ValueError:
+        raise EntembedError(f"-k must be one or more integers such as 10 or 5,10,20. Got {value!r} instead.") from None
+
+
+@app.command("evaluate")
+@user_errors
+def evaluate_command(
+        target: Path = typer.Argument(..., metavar="MODEL|DATA", help="A model folder, or a data file with --split."),
+        holdout: Optional[Path] = typer.Option(None, "--holdout", help="Pairs or interactions the model did not train on."),
+        train_data: Optional[Path] = typer.Option(None, "--train-data", help="The rows the model trained on: filtered "
+                                                   "from the full ranking, never sampled; a next-item model's histories."),
+        split: Optional[str] = typer.Option(None, "--split", help="DATA: loo (each user's latest item, by time) or random."),
+        model: str = typer.Option("pairs", "--model", help="DATA: the model to train, pairs or sequence."),
+        model_args: str = typer.Option("", "--model-args", help="DATA: model and training settings, e.g. dim=64,epochs=20."),
+        user: Optional[str] = typer.Option(None, "--user", help="Column of users (left keys); default: the model's table name."),
+        item: Optional[str] = typer.Option(None, "--item", help="Column of items (right keys); default: the model's table name."),
+        time: Optional[str] = typer.Option(None, "--time", help="Column of times (for --split loo and next-item models)."),
+        protocol: str = typer.Option("sampled", "--protocol", help="sampled (against --negatives unseen items) or full."),
+        negatives: int = typer.Option(99, "--negatives", help="Sampled protocol: unseen items per held-out item."),
+        k: str = typer.Option("10", "-k", "--k", help="Cut-offs for HR@k and NDCG@k, e.g. 5,10,20."),
+        share: float = typer.Option(0.2, "--share", help="--split random: the share of pairs held out."),
+        labels: Optional[Path] = typer.Option(None, "--labels", help="A table of metadata about keys (e.g. genres)."),
+        column: Optional[str] = typer.Option(None, "--column", help="--labels: the label column (agreement of neighbours)."),
+        value_column: Optional[str] = typer.Option(None, "--value-column",
+                                                   help="--labels: a numeric column (rank correlation of distances)."),
+        key_column: Optional[str] = typer.Option(None, "--key-column", help="--labels: the key column (default: first)."),
+        table: Optional[str] = typer.Option(None, "--table", help="--labels: the table to measure (default: the first)."),
+        seed: int = SeedOpt,
+        as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+    """How good is a model: rank held-out items (HR@k, NDCG@k, MRR, AUC beside popularity and chance), and
+    measure a table against metadata (--labels)."""
+    from .data.files import read_table
+    from .data.pairs import read_pairs
+    from .data.sequences import read_interactions
+    from .protocols import evaluate_holdout, metadata_quality, split_train_evaluate
+    from .storage import load
+
+    ks = _ks(k)
+    report: dict[str, Any] = {}
+    if _is_model_folder(target):
+        if split is not None or model_args:
+            raise EntembedError(f"--split and --model-args are for a data file; {target} is a model folder "
+                                "(give --holdout FILE to evaluate it).")
+        trained = load(target)
+        if holdout is None and labels is None:
+            raise EntembedError(f"evaluate {target}: give --holdout FILE (held-out pairs) or --labels FILE.")
+    else:
+        if split is None:
+            raise EntembedError(f"{target} is not a model folder; to evaluate a data file give --split loo or "
+                                "--split random (and --user/--item columns).")
+        if not user or not item:
+            raise EntembedError("--split needs the columns of users and items: --user COLUMN --item COLUMN.")
+        if split == "loo" or model == "sequence":
+            if not time:
+                raise EntembedError("--split loo holds out each user's latest item: give --time COLUMN.")
+            data = read_interactions(target, user=user, item=item, time=time)
+        else:
+            data = read_pairs(target, left=user, right=item)
+        trained, result = split_train_evaluate(data, split=split, model=model, options=_model_args(model_args),
+                                             protocol=protocol, negatives=negatives, share=share, seed=seed, ks=ks)
+        report["ranking"] = result.to_dict()
+    if holdout is not None:
+        if trained.kind == "pair":
+            user, item = user or trained.config.left_name, item or trained.config.right_name
+        elif not (user and item):
+            raise EntembedError("--holdout needs --user COLUMN and --item COLUMN for this model.")
+        train = None
+        if trained.kind == "next-item":
+            if train_data is None or not time:
+                raise EntembedError("a next-item model ranks from each user's history: give --train-data FILE "
+                                    "and --time COLUMN.")
+            train = read_interactions(train_data, user=user, item=item, time=time)
+        elif train_data is not None:
+            train = read_table(train_data)
+        result = evaluate_holdout(trained, read_table(holdout), user=user, item=item, train=train, protocol=protocol,
+                                  negatives=negatives, seed=seed, ks=ks, sources=(str(holdout), str(train_data)))
+        report["ranking"] = result.to_dict()
+    if labels is not None:
+        if not column and not value_column:
+            raise EntembedError("--labels needs --column (labels) or --value-column (numbers).")
+        frame = read_table(labels)
+        tables = trained.tables
+        name = table or next(iter(tables))
+        if name not in tables:
+            raise EntembedError(f"no table {name!r}; the tables are {', '.join(map(repr, tables))}.")
+        key = key_column or str(frame.columns[0])
+        report["metadata"] = [metadata_quality(tables[name], frame, key=key, column=c, numeric=numeric, k=ks[-1],
+                                               source=str(labels)) | {"table": name}
+                              for c, numeric in ((column, False), (value_column, True)) if c]
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+        return
+    if "ranking" in report:
+        typer.echo(result.table())
+    for entry in report.get("metadata", []):
+        if "spearman" in entry:
+            typer.echo(f"{entry['table']}: Spearman of distances with |{entry['column']} difference| "
+                       f"{entry['spearman']:.4f} ({entry['labelled']:,} of {entry['keys']:,} keys known)")
+        else:
+            agreement = next(v for n, v in entry.items() if n.startswith("agreement@"))
+            typer.echo(f"{entry['table']}: {entry['column']} agreement of the {ks[-1]} nearest neighbours "
+                       f"{agreement:.4f}, chance {entry['chance']:.4f} ({agreement / entry['chance']:.1f}x; "
+                       f"{entry['labelled']:,} of {entry['keys']:,} keys labelled)")
+
+
+@app.command("recommend")
+@user_errors
+def recommend_command(
+        model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model folder (pair or next-item)."),
+        user: Optional[str] = typer.Option(None, "--user", help="Pair model: the left key to recommend for."),
+        history: Optional[str] = typer.Option(None, "--history", help="Next-item model: items so far, KEY,KEY,..."),
+        k: int = typer.Option(10, "-k", "--k", help="How many recommendations."),
+        exclude_seen: Optional[Path] = typer.Option(None, "--exclude-seen", help="Pair model: a file of pairs (the "
+                                                     "training data) whose items are not recommended again."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
+    """Recommend items: right keys for a left key (--user), or the next items after a history (--history)."""
+    from .data.files import read_table
+    from .protocols import holdout_pairs, recommend_for_user
+    from .storage import load
+
+    model = load(model_dir)
+    if (user is None) == (history is None):
+        raise EntembedError("give one of --user KEY (pair models) or --history KEY,KEY,... (next-item models).")
+    if history is not None:
+        if model.kind != "next-item":
+            raise EntembedError(f"--history needs a next-item model; {model_dir} is a {model.kind!r} model"
+                                + (" (use --user)." if model.kind == "pair" else "."))
+        if k < 1 or k > len(model.vocab):
+            raise InputError(f"k must be between 1 and the number of items ({len(model.vocab)}). Got {k} instead.",
+                             param="k")
+        query = {"history": _names("--history", history)}
+        found = model.recommend(query["history"], topn=k)
+    else:
+        seen = None
+        if exclude_seen is not None and model.kind == "pair":
+            seen, _ = holdout_pairs(model, read_table(exclude_seen), model.config.left_name, model.config.right_name,
+                                    source=str(exclude_seen))
+        query = {"user": user}
+        found = recommend_for_user(model, user, k, seen=seen)
+    if as_json:
+        typer.echo(json.dumps({**query, "k": k, "items": [{"key": n, "score": s} for n, s in found]},
+                              ensure_ascii=False))
+        return
+    width = max([len(n) for n, _ in found] + [4])
+    typer.echo("\n".join(f"{rank:>3}. {n:<{width}}  score {s:.4f}" for rank, (n, s) in enumerate(found, 1)))
 
 
 def main() -> None:

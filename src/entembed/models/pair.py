@@ -18,17 +18,21 @@ import numba
 import torch.nn.functional as F
 
 from ..data.negatives import SAMPLING, NegativeSampler
-from ..data.pairs import Pairs
+from ..data.pairs import Pairs, sorted_unique
 from ..errors import InputError, check_positive_int
 from ..evaluate import roc_auc
 from ..vocab import Vocab
 from . import pair_kernel as kernel
 from .base import EmbeddingModel, register_model
 
-__all__ = ["PairConfig", "PairModel", "LOSSES", "SCORES"]
+__all__ = ["PairConfig", "PairModel", "LOSSES", "SCORES", "PRESETS"]
 
 LOSSES = ("logistic", "mse", "bpr")
 SCORES = ("dot", "cosine")
+#: Named settings, measured for a purpose (``PairConfig.preset``; `entembed train pairs --preset NAME`).
+#: "recommend": user -> item pairs ranked for recommendation (chosen on MovieLens-100K's validation split,
+#: benchmarks/bench_nextitem.py); smaller tables, more negatives and weight decay of the touched rows.
+PRESETS = {"recommend": {"dim": 32, "negatives": 8, "l2": 0.003}}
 
 
 @dataclass
@@ -44,16 +48,26 @@ class PairConfig:
     left_name: str = "left"        # table names: the column names, or "books" and "links"
     right_name: str = "right"
     init_scale: float = 0.01       # std of the normal initialisation (small: measured to learn fastest)
+    l2: float = 0.0                # weight decay of the rows a step touches: each shrinks by lr * l2 (0: off)
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
         check_positive_int("negatives", self.negatives)
+        if not (isinstance(self.l2, (int, float)) and self.l2 >= 0):
+            raise InputError(f"l2 must be a number >= 0. Got {self.l2!r} instead.", param="l2")
         for name, value, allowed in (("score", self.score, SCORES), ("loss", self.loss, LOSSES),
                                      ("sampling", self.sampling, SAMPLING)):
             if value not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}. Got {value!r} instead.", param=name)
         if self.left_name == self.right_name and not self.shared:
             raise InputError(f"left and right tables need different names. Got {self.left_name!r} for both.")
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "PairConfig":
+        """The settings named ``name`` in PRESETS, with ``overrides`` on top."""
+        if name not in PRESETS:
+            raise InputError(f"preset must be one of {', '.join(PRESETS)}. Got {name!r} instead.", param="preset")
+        return cls(**{**PRESETS[name], **overrides})
 
 
 @register_model
@@ -172,6 +186,14 @@ class PairModel(EmbeddingModel):
             return F.cosine_similarity(u, v, dim=-1, eps=1e-12)
         return (u * v).sum(-1)
 
+    def score_all(self, left: np.ndarray) -> np.ndarray:
+        """(len(left), n_right) scores of each left id against every right key, for ranking."""
+        u = self.left.data[torch.as_tensor(np.asarray(left), dtype=torch.int64)]
+        v = self.right.data
+        if self.config.score == "cosine":
+            u, v = F.normalize(u, dim=1, eps=1e-12), F.normalize(v, dim=1, eps=1e-12)
+        return (u @ v.T).numpy()
+
     # -- training ----------------------------------------------------------------------------------------
     def _check(self, data: Any) -> Pairs:
         if not isinstance(data, Pairs):
@@ -270,6 +292,9 @@ class PairTask:
             order = np.empty(parts * len(rows), np.int32)  # one slice of touched rows per part (thread)
             kernel.apply_row_gradients(table, rows, grads, self.opt_code, self.lr, self.hyper, state["state1"],
                                        state["state2"], state["row_steps"], accum, touched, order)
+            if self.cfg.l2:  # decoupled weight decay (as AdamW) of the touched rows only: sparse, like the step
+                touched_rows = sorted_unique(rows)
+                table[touched_rows] *= np.float32(1.0 - self.lr * self.cfg.l2)
         return float(losses.sum()), samples
 
     def validate(self) -> dict[str, float]:
