@@ -55,7 +55,7 @@ def main() -> None:
     sampled_seconds = time.perf_counter() - started
     print(f"{args.users:,} users x {args.items:,} items, dim {args.dim}, {args.seen} seen items each; "
           f"torch threads {torch.get_num_threads()}")
-    print(f"| protocol | seconds | HR@10 (random vectors) | AUC |\n|---|---|---|---|")
+    print("| protocol | seconds | HR@10 (random vectors) | AUC |\n|---|---|---|---|")
     print(f"| full ranking ({args.users * args.items:,} scores) | {full_seconds:.2f} | {result['hr@10']:.4f} | "
           f"{result['auc']:.4f} |")
     print(f"| sampled, 99 per user (drawing {draw_seconds:.2f} s of it) | {sampled_seconds:.2f} | "

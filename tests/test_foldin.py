@@ -11,7 +11,7 @@ import pytest
 
 import entembed
 from entembed import PairConfig, PairModel, Pairs, Trainer, Vocab, planted_books
-from entembed.foldin import add_to_folder, fold_in_items, fold_in_key, train_more
+from entembed.foldin import add_to_folder, fold_in_items, fold_in_key
 from entembed.models.foldin import fold_in_pairs, grow_vocab
 from entembed.models.side import SideModel
 
