@@ -42,8 +42,10 @@ def write_parquet(graph, path: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    keys_l = np.asarray(graph.pairs.left_vocab.keys, dtype=np.int64).astype(np.int32)
-    keys_r = np.asarray(graph.pairs.right_vocab.keys, dtype=np.int64).astype(np.int32)
+    def numbers(vocab) -> np.ndarray:  # "Book 0000042" -> 42
+        return np.array([int(key.rsplit(" ", 1)[-1]) for key in vocab.keys], dtype=np.int32)
+
+    keys_l, keys_r = numbers(graph.pairs.left_vocab), numbers(graph.pairs.right_vocab)
     table = pa.table({"book": keys_l[graph.pairs.left], "link": keys_r[graph.pairs.right]})
     pq.write_table(table, path, row_group_size=1 << 20)
     genres = np.empty(len(keys_l), np.int32)

@@ -129,7 +129,7 @@ def test_hogwild_step_equals_the_minibatch_step_when_no_row_repeats(optimizer, l
     states = [kernel.optimizer_state(optimizer, t.shape) for t in (L, R, L, R)]
     hog_l, hog_r, losses = L.copy(), R.copy(), np.empty(4)
     kernel.hogwild_step(hog_l, hog_r, left, right, negatives, weight, kernel.LOSS_CODES[loss], cosine, label_neg,
-                        code, 0.1, hyper, *states[0].values(), *states[1].values(), losses, 3)
+                        code, 0.1, hyper, *states[0].values(), *states[1].values(), losses, 1)
     grad_l, grad_r = np.empty((12, 5), np.float32), np.empty((12, 5), np.float32)
     rows_l, rows_r, mb_losses = np.empty(12, np.int32), np.empty(12, np.int32), np.empty(4)
     mb_l, mb_r = L.copy(), R.copy()

@@ -262,11 +262,11 @@ class PairTask:
         left, right, negatives, weight = batch
         losses = np.empty(len(left), np.float64)
         (l_state, r_state), (table_l, table_r) = (self.states * 2)[:2], (self.tables * 2)[:2]
-        with numba.parallel_chunksize(1):  # shares are handed out as threads come free
-            kernel.hogwild_step(table_l, table_r, left, right, negatives, weight, self.loss_code,
-                                self.cfg.score == "cosine", self.label_neg, self.opt_code, self.lr, self.hyper,
-                                l_state["state1"], l_state["state2"], l_state["row_steps"], r_state["state1"],
-                                r_state["state2"], r_state["row_steps"], losses, HOGWILD_SHARE)
+        kernel.hogwild_step(table_l, table_r, left, right, negatives, weight, self.loss_code,
+                            self.cfg.score == "cosine", self.label_neg, self.opt_code, self.lr, self.hyper,
+                            l_state["state1"], l_state["state2"], l_state["row_steps"], r_state["state1"],
+                            r_state["state2"], r_state["row_steps"], losses,
+                            min(numba.get_num_threads(), len(left)))
         return float(losses.sum()), negatives.size + len(left)
 
     def _step(self, batch: tuple[np.ndarray, ...], parts: int) -> tuple[float, int]:
@@ -301,10 +301,6 @@ class PairTask:
 def _shapes(states: list[dict[str, np.ndarray]]) -> list[list[tuple[int, ...]]]:
     return [[state[part].shape for part in sorted(state)] for state in states]
 
-
-#: Positives a thread takes at a time in a Hogwild step (small enough to balance a loaded machine, large
-#: enough that handing out shares costs nothing measurable).
-HOGWILD_SHARE = 256
 
 #: Below this many samples a step runs on one thread: starting a parallel region costs more than it saves.
 PARALLEL_MIN_SAMPLES = 6_144

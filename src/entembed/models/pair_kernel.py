@@ -185,25 +185,26 @@ def apply_row_gradients(W, rows, grads, opt_code, lr, hyper, state1, state2, row
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def hogwild_step(L, R, left, right, negatives, weight, loss_code, cosine, label_neg, opt_code, lr, hyper,
-                 l_state1, l_state2, l_steps, r_state1, r_state2, r_steps, losses, share):
-    """Hogwild: the batch's positives in shares of ``share``, handed to the threads as they come free (run it
-    with a parallel chunk size of 1: a thread slowed by other jobs then takes fewer shares instead of holding
-    the others at the end); per positive, its left row is updated once (summed over its group) and each right
-    row of the group, at once, without locks.
+                 l_state1, l_state2, l_steps, r_state1, r_state2, r_steps, losses, parts):
+    """Hogwild: each of ``parts`` threads takes a contiguous share of the batch's positives and, per positive, updates its
+    left row once (summed over its group) and each right row of the group, at once, without locks.
 
     One parallel region a batch and no gradient buffers make it about twice as fast as the two phases above,
     but concurrent writes to one row can interleave: the result depends on the thread count and timing
     (bit-for-bit repeatable on one thread only). Writes each positive's loss into ``losses``.
     """
-    count, group, dim = negatives.shape[0], negatives.shape[1] + 1, L.shape[1]
+    n, k = negatives.shape
+    dim = L.shape[1]
+    group = 1 + k
     eps, beta1, beta2 = hyper[0], hyper[1], hyper[2]
-    for part in prange((count + share - 1) // share):
+    share = (n + parts - 1) // parts
+    for part in prange(parts):
         scores = np.empty(group)
         dscore = np.empty(group)
         inv_r = np.ones(group)
         grad_l = np.empty(dim, np.float32)
         grad_r = np.empty((group, dim), np.float32)
-        for i in range(part * share, min(count, (part + 1) * share)):
+        for i in range(part * share, min(n, (part + 1) * share)):
             li = left[i]
             inv_l = 1.0
             if cosine:
