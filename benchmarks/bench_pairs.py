@@ -8,7 +8,15 @@ epoch) this measures, each method in its own subprocess so that peak memory is i
   Embedding(..., 50) tables, Dot(normalize=True), Reshape, MSE on labels 1/-1, Adam, and the reference's own
   Python generator (1,024 positives from ``random.sample`` and 2,048 uniform negatives rejected with a Python
   set look-up per batch), ``steps_per_epoch = pairs // 1024``;
-* ``bpr``: implicit's CPU BPR (factors 50, 2 threads, its other defaults) on the book x link CSR matrix.
+* ``bpr``: implicit's CPU BPR (factors 50, 2 threads, its other defaults) on the book x link CSR matrix;
+* ``floor`` (issue 13): the simplest compiled loop doing the same work, the yardstick for entembed's speed:
+  per-sample SGD on the dot score with a logistic loss, two uniform negatives per positive (no rejection of
+  true pairs), Hogwild over the cores (numba, lock-free, one parallel region an epoch), std-0.1 initialisation
+  and lr 0.25 (the fastest to genre@10 0.9 of lr 0.025-1.0 and std 0.01/0.1 tried). It lives here only.
+
+``--rounds N`` runs the listed methods N times in alternation (floor, entembed, floor, ...) and reports the
+median of each figure over the rounds beside the single-run tables; ``--threads`` sets the threads of floor
+and entembed alike.
 
 Per epoch (BPR: per pass) it records the training seconds, samples per second and genre@10 (the share of a
 book's 10 nearest books, by cosine, with its planted genre, on the same 5,000 sampled books for every method).
@@ -47,12 +55,14 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+from numba import njit, prange
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 TARGET = 0.9          # the issue's quality bar for genre@10
 EVAL_SAMPLE = 5000    # books queried for genre@10 (the same ones for every method: neighbour_agreement's seed 0)
 COMMAND = "benchmarks/.peers-venv/bin/python benchmarks/bench_pairs.py"
+FLOOR_LR, FLOOR_INIT = 0.25, 0.1
 
 
 def peak_mb() -> float:
@@ -117,7 +127,7 @@ def run_entembed(args) -> dict:
     pairs = graph.pairs
     memory_before = peak_mb()
     model = PairModel.for_data(pairs)      # default settings
-    trainer = Trainer(quiet=True)           # default settings
+    trainer = Trainer(quiet=True, epochs=args.entembed_epochs, threads=args.threads)  # defaults unless given
     epochs: list[dict] = []
     clock = Clock()
 
@@ -263,7 +273,74 @@ def run_bpr(args) -> dict:
                          "eval_every": args.bpr_eval_every}}
 
 
-WORKERS = {"entembed": run_entembed, "replica": run_replica, "bpr": run_bpr}
+# -- the floor: plain Hogwild per-sample SGD --------------------------------------------------------------
+@njit(inline="always")
+def _mix(x):
+    """splitmix64: the floor's random stream, one per thread."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def floor_epoch(L, R, left, right, order, k, lr, seed, threads):
+    """One epoch over ``order``: each thread a contiguous share, per positive and negative one SGD step."""
+    n, dim, n_right = order.shape[0], L.shape[1], R.shape[0]
+    share = (n + threads - 1) // threads
+    for t in prange(threads):
+        grad_l = np.empty(dim, np.float32)
+        state = np.uint64(seed) * np.uint64(1000003) + np.uint64(t)
+        for p in range(t * share, min(n, (t + 1) * share)):
+            i = order[p]
+            li = left[i]
+            grad_l[:] = 0.0
+            for j in range(1 + k):
+                if j == 0:
+                    r, label = right[i], 1.0
+                else:
+                    state = _mix(state)
+                    r, label = np.int64(state % np.uint64(n_right)), 0.0
+                s = np.float32(0.0)
+                for d in range(dim):
+                    s += L[li, d] * R[r, d]
+                g = np.float32(lr * (label - 1.0 / (1.0 + np.exp(-s))))
+                for d in range(dim):
+                    grad_l[d] += g * R[r, d]
+                    R[r, d] += g * L[li, d]
+            for d in range(dim):
+                L[li, d] += grad_l[d]
+
+
+def run_floor(args) -> dict:
+    import numba
+
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    graph = load_graph(args.seed)
+    left, right = graph.pairs.left, graph.pairs.right
+    memory_before = peak_mb()
+    epochs: list[dict] = []
+    clock = Clock()
+    rng = np.random.default_rng(args.seed)
+    L = (rng.standard_normal((len(graph.pairs.left_vocab), 50)) * FLOOR_INIT).astype(np.float32)
+    R = (rng.standard_normal((len(graph.pairs.right_vocab), 50)) * FLOOR_INIT).astype(np.float32)
+    for epoch in range(1, args.floor_epochs + 1):
+        begun = time.perf_counter()
+        order = rng.permutation(len(left)).astype(np.int32)
+        floor_epoch(L, R, left, right, order, 2, FLOOR_LR, epoch, numba.get_num_threads())
+        seconds = time.perf_counter() - begun
+        elapsed, cpu = clock.elapsed(), clock.cpu_since_last()
+        score = clock.evaluate(genre_at_10, L, graph)
+        epochs.append({"epoch": epoch, "seconds": seconds, "samples_per_second": 3 * len(left) / seconds,
+                       "samples": 3 * len(left), "loss": float("nan"), "elapsed": elapsed, "cpu_seconds": cpu,
+                       "genre_at_10": score})
+    return {"method": "floor", "epochs": epochs, "memory_before_mb": memory_before, "peak_mb": peak_mb(),
+            "settings": {"lr": FLOOR_LR, "init_std": FLOOR_INIT, "negatives": 2,
+                         "numba_threads": numba.get_num_threads()}}
+
+
+WORKERS = {"entembed": run_entembed, "replica": run_replica, "bpr": run_bpr, "floor": run_floor}
 
 
 # -- the parent: one subprocess per method, then the table -------------------------------------------------
@@ -311,7 +388,7 @@ def report(results: dict[str, dict], info: dict, args) -> str:
               "peak RSS (before training) |")
     lines += [header, "|" + "---|" * 9]
     for name, res in (("entembed (defaults)", e), ("Keras replica of the reference", r),
-                      ("implicit BPR (factors 50, 2 threads)", b)):
+                      ("implicit BPR (factors 50, 2 threads)", b), ("floor (Hogwild SGD)", results.get("floor"))):
         if res is None:
             continue
         ep = res["epochs"]
@@ -352,7 +429,7 @@ def report(results: dict[str, dict], info: dict, args) -> str:
                      f"{e['peak_mb']:,.0f} MB, replica {r['peak_mb']:,.0f} MB, BPR {b['peak_mb']:,.0f} MB.")
     lines += ["", "genre@10 after each epoch (BPR: after every "
               f"{b['settings']['eval_every'] if b else '?'} passes) and elapsed training seconds:", ""]
-    for name, res in (("entembed", e), ("replica", r), ("BPR", b)):
+    for name, res in (("entembed", e), ("replica", r), ("BPR", b), ("floor", results.get("floor"))):
         if res is None:
             continue
         cells = [f"{row['epoch']}: {row['genre_at_10']:.3f} ({row['elapsed']:.1f} s)"
@@ -363,6 +440,59 @@ def report(results: dict[str, dict], info: dict, args) -> str:
     return "\n".join(line for line in lines) + "\n"
 
 
+def floor_report(rounds: list[dict[str, dict]], info: dict, args, load: list[float]) -> str:
+    """The floor comparison (issue 13): medians over the alternating rounds, and entembed / floor ratios."""
+    methods = [name for name in args.methods.split(",") if name in ("floor", "entembed")]
+    command = "PYTHONPATH=src python benchmarks/bench_pairs.py" + f" --methods {args.methods} --rounds {args.rounds}" + (
+        f" --threads {args.threads}" if args.threads else "") + (
+        f" --entembed-epochs {args.entembed_epochs}" if args.entembed_epochs else "")
+    lines = [f"Measured {info['date']} on {info['cores']} cores ({info['cpu']}), shared with other jobs (load "
+             f"average {min(load):.1f}-{max(load):.1f} during the run); {args.rounds} rounds, methods alternating, "
+             f"each in its own subprocess; medians over the rounds. Threads: {args.threads or 'all cores'}. Command:",
+             "", "```", command, "```", "",
+             "| method | s/epoch, later | CPU s/epoch, later | s/epoch, first | genre@10 after 1 / 2 / 3 | "
+             "elapsed to genre@10 >= 0.9 | training s to 0.9 | CPU s to 0.9 |", "|" + "---|" * 8]
+
+    def median(values):
+        values = [v for v in values if v is not None]
+        return float(np.median(values)) if values else float("nan")
+
+    def to_target(res, key):
+        hit = first_reaching(res["epochs"], TARGET)
+        return None if hit is None else (hit["elapsed"] if key == "elapsed" else sum(
+            row[key] for row in res["epochs"] if row["epoch"] <= hit["epoch"]))
+
+    def genre(res, n):
+        return next((row["genre_at_10"] for row in res["epochs"] if row["epoch"] == n), None)
+
+    figures = {}
+    for name in methods:
+        runs = [r[name] for r in rounds]
+        figures[name] = {"later": median([steady(r["epochs"], "seconds") for r in runs]),
+                         "cpu": median([steady(r["epochs"], "cpu_seconds") for r in runs]),
+                         "first": median([r["epochs"][0]["seconds"] for r in runs]),
+                         "g": [median([genre(r, n) for r in runs]) for n in (1, 2, 3)],
+                         "to": median([to_target(r, "elapsed") for r in runs]),
+                         "train_to": median([to_target(r, "seconds") for r in runs]),
+                         "cpu_to": median([to_target(r, "cpu_seconds") for r in runs])}
+        f = figures[name]
+        lines.append(f"| {name} | {f['later']:.3f} | {f['cpu']:.3f} | {f['first']:.3f} | "
+                     f"{' / '.join(f'{g:.3f}' for g in f['g'])} | {f['to']:.2f} s | {f['train_to']:.2f} s | "
+                     f"{f['cpu_to']:.2f} s |")
+    if len(figures) == 2:
+        ratios = [steady(r["entembed"]["epochs"], "seconds") / steady(r["floor"]["epochs"], "seconds") for r in rounds]
+        cpu_ratios = [steady(r["entembed"]["epochs"], "cpu_seconds") / steady(r["floor"]["epochs"], "cpu_seconds")
+                      for r in rounds]
+        lines += ["", f"- Seconds per epoch, entembed / floor: **{np.median(ratios):.2f}x** wall (rounds: "
+                  f"{', '.join(f'{x:.2f}' for x in ratios)}), **{np.median(cpu_ratios):.2f}x** CPU (rounds: "
+                  f"{', '.join(f'{x:.2f}' for x in cpu_ratios)}). Issue 13's goal: 1.5x or less.",
+                  f"- Time to genre@10 0.9: entembed {figures['entembed']['to']:.2f} s, floor "
+                  f"{figures['floor']['to']:.2f} s (median elapsed, set-up and loading compiled code from numba's "
+                  f"cache included); the epochs' own seconds up to 0.9: entembed {figures['entembed']['train_to']:.2f} s, "
+                  f"floor {figures['floor']['train_to']:.2f} s."]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--methods", default="entembed,replica,bpr", help="comma-separated, run in this order")
@@ -371,6 +501,10 @@ def main() -> None:
     parser.add_argument("--bpr-iterations", type=int, default=100, help="most BPR passes")
     parser.add_argument("--bpr-eval-every", type=int, default=2, help="evaluate BPR every this many passes")
     parser.add_argument("--bpr-after-target", type=int, default=6, help="passes run after BPR reaches 0.9")
+    parser.add_argument("--floor-epochs", type=int, default=4, help="epochs of the floor")
+    parser.add_argument("--entembed-epochs", type=int, default=None, help="epochs of entembed (default: its own)")
+    parser.add_argument("--threads", type=int, default=None, help="threads of floor and entembed (default: all)")
+    parser.add_argument("--rounds", type=int, default=1, help="run the methods this many times, alternating")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -388,28 +522,39 @@ def main() -> None:
                                            "pairs": len(graph.pairs), "chance": chance_agreement(graph.book_genre)}}
     del graph
     env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONHASHSEED": "0"}
-    for name in args.methods.split(","):
-        path = OUT / f"bench_pairs-{name}.json"
-        command = [sys.executable, __file__, "--worker", name, "--result", str(path), "--seed", str(args.seed),
-                   "--replica-epochs", str(args.replica_epochs), "--bpr-iterations", str(args.bpr_iterations),
-                   "--bpr-eval-every", str(args.bpr_eval_every), "--bpr-after-target", str(args.bpr_after_target)]
-        print(f"running {name} ...", flush=True)
-        began = time.perf_counter()
-        subprocess.run(command, check=True, env=env, cwd=ROOT)
-        results[name] = json.loads(path.read_text())
-        for row in results[name]["epochs"]:
-            score = f"genre@10 {row['genre_at_10']:.3f}" if "genre_at_10" in row else ""
-            print(f"  {name} epoch {row['epoch']:>3}: {row['seconds']:6.2f} s (CPU {row['cpu_seconds']:6.2f} s) "
-                  f"{row['samples_per_second']:>12,.0f} "
-                  f"samples/s  elapsed {row['elapsed']:7.1f} s  {score}")
-        print(f"  ({time.perf_counter() - began:.0f} s with start-up and evaluation; peak {results[name]['peak_mb']:,.0f} MB)")
+    rounds: list[dict[str, dict]] = []
+    load: list[float] = []
+    for round_ in range(args.rounds):
+        for name in args.methods.split(","):
+            path = OUT / f"bench_pairs-{name}.json"
+            command = [sys.executable, __file__, "--worker", name, "--result", str(path), "--seed", str(args.seed),
+                       "--replica-epochs", str(args.replica_epochs), "--bpr-iterations", str(args.bpr_iterations),
+                       "--bpr-eval-every", str(args.bpr_eval_every), "--bpr-after-target", str(args.bpr_after_target),
+                       "--floor-epochs", str(args.floor_epochs)]
+            command += ["--entembed-epochs", str(args.entembed_epochs)] if args.entembed_epochs else []
+            command += ["--threads", str(args.threads)] if args.threads else []
+            print(f"running {name} (round {round_ + 1}/{args.rounds}) ...", flush=True)
+            began = time.perf_counter()
+            load.append(os.getloadavg()[0])
+            subprocess.run(command, check=True, env=env, cwd=ROOT)
+            load.append(os.getloadavg()[0])
+            results[name] = json.loads(path.read_text())
+            for row in results[name]["epochs"]:
+                score = f"genre@10 {row['genre_at_10']:.3f}" if "genre_at_10" in row else ""
+                print(f"  {name} epoch {row['epoch']:>3}: {row['seconds']:6.2f} s (CPU {row['cpu_seconds']:6.2f} s) "
+                      f"{row['samples_per_second']:>12,.0f} "
+                      f"samples/s  elapsed {row['elapsed']:7.1f} s  {score}")
+            print(f"  ({time.perf_counter() - began:.0f} s with start-up and evaluation; peak {results[name]['peak_mb']:,.0f} MB)")
+        rounds.append({name: results[name] for name in args.methods.split(",")})
     info = machine()
     text = report(results, info, args)
-    (OUT / "bench_pairs.json").write_text(json.dumps({"machine": info, "results": results}, indent=1))
+    if "floor" in args.methods.split(","):
+        text = floor_report(rounds, info, args, load) + "\n" + text
+    (OUT / "bench_pairs.json").write_text(json.dumps({"machine": info, "results": results, "rounds": rounds,
+                                                      "load": load}, indent=1))
     (OUT / "bench_pairs.md").write_text(text)
     print()
     print(text)
-
 
 if __name__ == "__main__":
     main()

@@ -26,7 +26,7 @@ LAYERS = [
     ["models"],
     ["data"],
     ["embeddings", "evaluate"],
-    ["index", "vocab"],
+    ["index", "ann", "vocab"],
     ["atomic", "errors", "version"],
 ]
 

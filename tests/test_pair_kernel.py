@@ -106,8 +106,39 @@ def test_huge_scores_give_finite_saturated_gradients(loss):
         assert losses[0] == pytest.approx(7.2e31, rel=1e-3)   # softplus(3.6e31) twice
 
 
-@pytest.mark.parametrize("compiled", [kernel.pair_gradients, kernel.apply_row_gradients])
+@pytest.mark.parametrize("compiled", [kernel.pair_gradients, kernel.apply_row_gradients, kernel.hogwild_step])
 def test_the_kernels_keep_inf_and_nan_semantics(compiled):
     """fastmath=True lets LLVM assume no inf or NaN ever occurs: undefined results once exp overflows."""
     flags = compiled.targetoptions["fastmath"]
     assert flags is not True and isinstance(flags, set) and flags.isdisjoint({"nnan", "ninf", "fast"})
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "adam"])
+@pytest.mark.parametrize("loss,cosine", [("logistic", False), ("mse", True), ("bpr", False)])
+def test_hogwild_step_equals_the_minibatch_step_when_no_row_repeats(optimizer, loss, cosine):
+    """With every left and right row touched once, updating per positive (hogwild) and summing over the batch
+    first (minibatch) are the same computation: the two kernels must agree."""
+    rng = np.random.default_rng(3)
+    L = rng.normal(size=(8, 5)).astype(np.float32)
+    R = rng.normal(size=(12, 5)).astype(np.float32)
+    left = np.array([0, 3, 6, 7], np.int32)
+    rights = rng.permutation(12).astype(np.int32)
+    right, negatives = rights[:4].copy(), rights[4:12].reshape(4, 2).copy()
+    weight = np.array([1.0, 2.0, 0.5, 1.0], np.float32)
+    code, hyper, label_neg = kernel.OPTIMIZERS[optimizer], kernel.optimizer_hyper(optimizer), kernel.negative_label(loss)
+    states = [kernel.optimizer_state(optimizer, t.shape) for t in (L, R, L, R)]
+    hog_l, hog_r, losses = L.copy(), R.copy(), np.empty(4)
+    kernel.hogwild_step(hog_l, hog_r, left, right, negatives, weight, kernel.LOSS_CODES[loss], cosine, label_neg,
+                        code, 0.1, hyper, *states[0].values(), *states[1].values(), losses, 1)
+    grad_l, grad_r = np.empty((12, 5), np.float32), np.empty((12, 5), np.float32)
+    rows_l, rows_r, mb_losses = np.empty(12, np.int32), np.empty(12, np.int32), np.empty(4)
+    mb_l, mb_r = L.copy(), R.copy()
+    kernel.pair_gradients(mb_l, mb_r, left, right, negatives, weight, kernel.LOSS_CODES[loss], cosine, label_neg,
+                          grad_l, grad_r, rows_l, rows_r, mb_losses)
+    for table, rows, grads, state in ((mb_l, rows_l, grad_l, states[2]), (mb_r, rows_r, grad_r, states[3])):
+        kernel.apply_row_gradients(table, rows, grads, code, 0.1, hyper, *state.values(), np.zeros_like(table),
+                                   np.zeros(len(table), np.uint8), np.empty(len(rows), np.int32))
+    np.testing.assert_allclose(losses, mb_losses, rtol=1e-5)
+    np.testing.assert_allclose(hog_l, mb_l, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(hog_r, mb_r, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(hog_l, L)   # the step moved the rows

@@ -25,10 +25,12 @@ def test_every_loss_score_and_optimizer_learns(small_graph, score, loss, optimiz
     assert history.column("val_auc")[-1] > 0.75, history.epochs[-1]
 
 
-def test_same_seed_same_vectors_and_other_seed_differs(small_graph):
+@pytest.mark.parametrize("update,threads", [("hogwild", 1), ("minibatch", None)])
+def test_same_seed_same_vectors_and_other_seed_differs(small_graph, update, threads):
+    """Hogwild repeats itself on one thread; minibatch updates on any thread count."""
     def train(seed):
-        model = PairModel.for_data(small_graph.pairs, seed=seed)
-        Trainer(quiet=True, epochs=2, seed=seed).fit(model, small_graph.pairs)
+        model = PairModel.for_data(small_graph.pairs, PairConfig(update=update), seed=seed)
+        Trainer(quiet=True, epochs=2, seed=seed, threads=threads).fit(model, small_graph.pairs)
         return model.tables["books"].vectors
 
     assert np.array_equal(train(4), train(4))
@@ -128,13 +130,25 @@ def test_for_data_leaves_the_callers_config_alone(small_graph):
     assert (model.config.left_name, model.config.right_name) == ("books", "links")
 
 
-def test_same_vectors_whatever_the_thread_count(small_graph):
+def test_minibatch_updates_give_the_same_vectors_whatever_the_thread_count(small_graph):
     def train(threads: int) -> np.ndarray:
-        model = PairModel.for_data(small_graph.pairs, PairConfig(dim=16))
+        model = PairModel.for_data(small_graph.pairs, PairConfig(dim=16, update="minibatch"))
         Trainer(quiet=True, epochs=2, threads=threads, batch_size=30_000).fit(model, small_graph.pairs)
         return model.tables["books"].vectors
 
     np.testing.assert_array_equal(train(1), train(2))
+
+
+def test_hogwild_on_one_thread_repeats_and_learns_as_well_as_minibatch(small_graph):
+    def train(update: str) -> np.ndarray:
+        model = PairModel.for_data(small_graph.pairs, PairConfig(dim=16, update=update))
+        Trainer(quiet=True, epochs=3, threads=1).fit(model, small_graph.pairs)
+        return model.tables["books"]
+
+    first, again, minibatch = train("hogwild"), train("hogwild"), train("minibatch")
+    np.testing.assert_array_equal(first.vectors, again.vectors)
+    hogwild_score = neighbour_agreement(first, small_graph.book_genre)
+    assert hogwild_score > 0.9 and hogwild_score >= neighbour_agreement(minibatch, small_graph.book_genre) - 0.03
 
 
 def test_training_negatives_never_see_validation_positives(small_graph):

@@ -135,7 +135,8 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 l2: float = typer.Option(0.0, "--l2", help="Weight decay of the rows each step touches (0: off)."),
                 preset: Optional[str] = typer.Option(None, "--preset", help="Named settings for options left at "
                                                      "their defaults: recommend (user -> item pairs).")) -> None:
-    """Learn left and right embeddings from (left, right) pairs in FILE."""
+    """Learn left and right embeddings from (left, right) pairs in FILE (Parquet is read in chunks)."""
+    from .data.parquet_pairs import read_pairs_parquet
     from .data.pairs import read_pairs
 
     settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
@@ -148,8 +149,12 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
 
         model = load(resume)
         shared = getattr(model, "config", None) is not None and bool(getattr(model.config, "shared", False))
-    pairs = read_pairs(file, left=left, right=right, weight=weight, min_count=min_count,
-                       duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)
+    options = dict(left=left, right=right, weight=weight, min_count=min_count,
+                   duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)
+    if file.suffix.lower() in (".parquet", ".pq"):  # read in chunks, with progress: one copy of the pairs
+        pairs = read_pairs_parquet(file, progress=not quiet, **options)
+    else:
+        pairs = read_pairs(file, **options)
     if not quiet:
         typer.echo(f"read {pairs!r}")
     if model is None:

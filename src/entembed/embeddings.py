@@ -79,6 +79,14 @@ class Embeddings:
             self._indexes[metric] = ExactIndex(self.vectors, metric)
         return self._indexes[metric]
 
+    def use_index(self, index) -> None:
+        """Answer searches for ``index.metric`` with ``index`` (say an ``ann.AnnIndex`` built for these
+        vectors) instead of exact search, until the vectors change."""
+        if len(index) != len(self):
+            raise InputError(f"index has {len(index)} rows but the table has {len(self)}: build it for these vectors.",
+                             param="index")
+        self._indexes[index.metric] = index
+
     def ids(self, items: Key | Iterable[Key]) -> np.ndarray:
         """Ids of keys or ids (an UnknownKeyError naming an unknown key and close matches)."""
         items = [items] if isinstance(items, (str, int, np.integer)) else list(items)

@@ -25,14 +25,18 @@ from ..vocab import Vocab
 from . import pair_kernel as kernel
 from .base import EmbeddingModel, register_model
 
-__all__ = ["PairConfig", "PairModel", "LOSSES", "SCORES", "PRESETS"]
+__all__ = ["PairConfig", "PairModel", "LOSSES", "SCORES", "PRESETS", "UPDATES"]
 
 LOSSES = ("logistic", "mse", "bpr")
 SCORES = ("dot", "cosine")
 #: Named settings, measured for a purpose (``PairConfig.preset``; `entembed train pairs --preset NAME`).
 #: "recommend": user -> item pairs ranked for recommendation (chosen on MovieLens-100K's validation split,
 #: benchmarks/bench_nextitem.py); smaller tables, more negatives and weight decay of the touched rows.
-PRESETS = {"recommend": {"dim": 32, "negatives": 8, "l2": 0.003}}
+PRESETS = {"recommend": {"dim": 32, "negatives": 8, "l2": 0.003, "update": "minibatch"}}
+#: How a step updates the tables: "hogwild" updates rows per positive from every thread at once, without
+#: locks (the default: about twice as fast, repeatable on one thread only); "minibatch" sums each row's
+#: gradients over the batch in a fixed order and updates it once (the same vectors whatever the threads).
+UPDATES = ("hogwild", "minibatch")
 
 
 @dataclass
@@ -49,6 +53,7 @@ class PairConfig:
     right_name: str = "right"
     init_scale: float = 0.01       # std of the normal initialisation (small: measured to learn fastest)
     l2: float = 0.0                # weight decay of the rows a step touches: each shrinks by lr * l2 (0: off)
+    update: str = "hogwild"        # "hogwild" (fastest) or "minibatch" (same vectors whatever the thread count)
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
@@ -56,7 +61,7 @@ class PairConfig:
         if not (isinstance(self.l2, (int, float)) and self.l2 >= 0):
             raise InputError(f"l2 must be a number >= 0. Got {self.l2!r} instead.", param="l2")
         for name, value, allowed in (("score", self.score, SCORES), ("loss", self.loss, LOSSES),
-                                     ("sampling", self.sampling, SAMPLING)):
+                                     ("sampling", self.sampling, SAMPLING), ("update", self.update, UPDATES)):
             if value not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}. Got {value!r} instead.", param=name)
         if self.left_name == self.right_name and not self.shared:
@@ -243,8 +248,9 @@ class PairTask:
             self.tables[0][model.untrained_left & ~paired] = 0.0
             model.untrained_left &= ~paired
         self.states = model.optimizer_states(optimizer)  # continued from the last fit or the saved folder
-        self.accums = [np.zeros_like(t) for t in self.tables]
-        self.touched = [np.zeros(t.shape[0], dtype=np.uint8) for t in self.tables]
+        if cfg.update == "minibatch":  # the row sums of phase 2 (hogwild needs no buffer of table size)
+            self.accums = [np.zeros_like(t) for t in self.tables]
+            self.touched = [np.zeros(t.shape[0], dtype=np.uint8) for t in self.tables]
         self.label_neg = kernel.negative_label(cfg.loss)
         self.loss_code = kernel.LOSS_CODES[cfg.loss]
 
@@ -263,14 +269,34 @@ class PairTask:
     def step(self, batch: tuple[np.ndarray, ...]) -> tuple[float, int]:
         """One update from a batch; returns (summed loss, samples). Small batches run on one thread."""
         samples = len(batch[2]) * (1 + self.cfg.negatives)
+        step = self._hogwild_step if self.cfg.update == "hogwild" else self._step
         if samples >= PARALLEL_MIN_SAMPLES:
-            return self._step(batch, numba.get_num_threads())
+            return step(batch, numba.get_num_threads())
         threads = numba.get_num_threads()
         numba.set_num_threads(1)
-        try:
-            return self._step(batch, 1)
+        try:  # on one thread, hogwild too gives the same vectors every run
+            return step(batch, 1)
         finally:
             numba.set_num_threads(threads)
+
+    def _hogwild_step(self, batch: tuple[np.ndarray, ...], parts: int) -> tuple[float, int]:
+        left, right, negatives, weight = batch
+        losses = np.empty(len(left), np.float64)
+        (l_state, r_state), (table_l, table_r) = (self.states * 2)[:2], (self.tables * 2)[:2]
+        kernel.hogwild_step(table_l, table_r, left, right, negatives, weight, self.loss_code,
+                            self.cfg.score == "cosine", self.label_neg, self.opt_code, self.lr, self.hyper,
+                            l_state["state1"], l_state["state2"], l_state["row_steps"], r_state["state1"],
+                            r_state["state2"], r_state["row_steps"], losses, min(parts, len(left)))
+        if self.cfg.l2:
+            rights = np.concatenate([right, negatives.ravel()])
+            touched = [np.concatenate([left, rights])] if self.cfg.shared else [left, rights]
+            for table, rows in zip(self.tables, touched):
+                self._decay(table, rows)
+        return float(losses.sum()), negatives.size + len(left)
+
+    def _decay(self, table: np.ndarray, rows: np.ndarray) -> None:
+        """Decoupled weight decay (as AdamW) of the rows a step touched only: sparse, like the step."""
+        table[sorted_unique(rows)] *= np.float32(1.0 - self.lr * self.cfg.l2)
 
     def _step(self, batch: tuple[np.ndarray, ...], parts: int) -> tuple[float, int]:
         left, right, negatives, weight = batch
@@ -292,9 +318,8 @@ class PairTask:
             order = np.empty(parts * len(rows), np.int32)  # one slice of touched rows per part (thread)
             kernel.apply_row_gradients(table, rows, grads, self.opt_code, self.lr, self.hyper, state["state1"],
                                        state["state2"], state["row_steps"], accum, touched, order)
-            if self.cfg.l2:  # decoupled weight decay (as AdamW) of the touched rows only: sparse, like the step
-                touched_rows = sorted_unique(rows)
-                table[touched_rows] *= np.float32(1.0 - self.lr * self.cfg.l2)
+            if self.cfg.l2:
+                self._decay(table, rows)
         return float(losses.sum()), samples
 
     def validate(self) -> dict[str, float]:
