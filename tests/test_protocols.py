@@ -216,7 +216,7 @@ def test_cli_evaluate_and_recommend(tmp_path, small_graph):
 
 
 def test_recommend_preset_and_weight_decay_of_touched_rows(small_graph):
-    assert PairConfig.preset("recommend", dim=8) == PairConfig(dim=8, negatives=8, l2=0.003)
+    assert PairConfig.preset("recommend", dim=8) == PairConfig(dim=8, negatives=8, l2=0.003, update="minibatch")
     with pytest.raises(InputError, match="preset must be one of recommend. Got 'fast'"):
         PairConfig.preset("fast")
     with pytest.raises(InputError, match="l2 must be a number >= 0. Got -1"):
