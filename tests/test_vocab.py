@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from entembed import Vocab
-from entembed.errors import ModelFileError
+from entembed.errors import InputError, ModelFileError
 
 
 def test_build_orders_by_count_then_first_seen_and_applies_min_count():
@@ -46,3 +46,14 @@ def test_bad_files_and_duplicates_are_refused(tmp_path):
         Vocab.load(tmp_path / "missing.json")
     with pytest.raises(ValueError, match="key 'a' appears more than once"):
         Vocab(["a", "b", "a"])
+
+
+def test_complete_ranks_prefix_matches_first_then_by_count_ignoring_case():
+    vocab = Vocab(["Alpha", "beta", "Gamma alpha", "alphabet", "x", "ÄRGER"], [1, 5, 9, 2, 3, 1])
+    assert vocab.decode(vocab.complete("ALP")) == ["alphabet", "Alpha", "Gamma alpha"]
+    assert vocab.decode(vocab.complete("alp", limit=1)) == ["alphabet"]
+    assert vocab.decode(vocab.complete("")) == ["Gamma alpha", "beta", "x", "alphabet", "Alpha", "ÄRGER"]
+    assert vocab.decode(vocab.complete("ärg")) == ["ÄRGER"]
+    assert vocab.complete("zz").tolist() == []
+    with pytest.raises(InputError, match="limit must be an int >= 1. Got 0 instead."):
+        vocab.complete("a", limit=0)

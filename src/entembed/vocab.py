@@ -5,11 +5,14 @@ from __future__ import annotations
 import difflib
 import json
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import InputError, ModelFileError, check_positive_int
 
@@ -80,6 +83,20 @@ class Vocab:
         """The known keys closest to ``key`` (case-insensitive similarity)."""
         lowered = {k.lower(): k for k in reversed(self.keys)}
         return [lowered[m] for m in difflib.get_close_matches(key.lower(), list(lowered), n=n, cutoff=0.6)]
+
+    def complete(self, text: str, limit: int = 10) -> np.ndarray:
+        """Ids of up to ``limit`` keys containing ``text``, ignoring case, for an autocomplete: keys that start
+        with it first, then the others, each group most frequent first (ties by id)."""
+        check_positive_int("limit", limit)
+        needle = pc.utf8_lower(pa.scalar(str(text), pa.string())).as_py()
+        hits = np.flatnonzero(pc.match_substring(self._lowered, needle).to_numpy(zero_copy_only=False))
+        starts = pc.starts_with(self._lowered, needle).to_numpy(zero_copy_only=False)[hits]
+        return hits[np.lexsort((hits, -self.counts[hits], ~starts))[:limit]]
+
+    @cached_property
+    def _lowered(self) -> pa.Array:
+        """The keys lower-cased, as an Arrow array (vectorised substring search)."""
+        return pc.utf8_lower(pa.array(self.keys, pa.string()))
 
     def encode(self, values: Iterable[str] | np.ndarray | pd.Series, *, unknown: str = "raise",
                what: str = "key") -> np.ndarray:
