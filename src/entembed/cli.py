@@ -402,6 +402,24 @@ def train_sequence_command(
     report_training(model, output)
 
 
+@app.command("serve")
+@user_errors
+def serve(models: list[Path] = typer.Argument(..., metavar="MODEL...", help="Model folders, each served under "
+                                                                            "its folder's name."),
+          host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (127.0.0.1: this machine only)."),
+          port: int = typer.Option(8000, "--port", help="TCP port."),
+          metadata: Optional[Path] = typer.Option(None, "--metadata", help="CSV, TSV or Parquet file: keys in the "
+                                                  "first column, the others colour the map."),
+          workers: int = typer.Option(1, "--workers", help="Worker processes (each loads the models once)."),
+          map_method: str = typer.Option("auto", "--map", help="The explorer's 2-D map: auto (a map cached in the "
+                                         "folder, else umap if installed, else pca), umap, tsne, pca or none."),
+          quiet: bool = QuietOpt) -> None:
+    """Serve models over HTTP: the API under /v1 (docs at /docs) and the explorer page at /."""
+    from .serve.server import run
+
+    run(models, host=host, port=port, metadata=metadata, workers=workers, map_method=map_method, quiet=quiet)
+
+
 def main() -> None:
     """Entry point of the `entembed` script and `python -m entembed`."""
     app(prog_name="entembed")

@@ -1,0 +1,52 @@
+"""Run the API on uvicorn: one process, or several worker processes that each load the models once.
+
+The parent loads the catalog first, so a bad folder or metadata file fails before any port is opened
+and maps are computed (and cached in the folders) once. With several workers uvicorn imports
+``app_from_environment`` in each worker, which loads the same folders from the cached maps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import InputError, MissingExtraError, check_positive_int
+from .app import create_app
+from .catalog import Catalog
+
+__all__ = ["run", "app_from_environment", "ENVIRONMENT"]
+
+ENVIRONMENT = "ENTEMBED_SERVE"  # JSON settings handed from the parent process to worker processes
+
+
+def run(folders: Sequence[str | os.PathLike], *, host: str = "127.0.0.1", port: int = 8000,
+        metadata: str | os.PathLike | None = None, workers: int = 1, map_method: str = "auto",
+        quiet: bool = False) -> None:
+    """Serve the model ``folders`` on ``host:port`` until interrupted (127.0.0.1: this machine only)."""
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise MissingExtraError("entembed serve", "serve", "uvicorn") from exc
+    check_positive_int("workers", workers)
+    if not 0 <= port <= 65535:
+        raise InputError(f"port must be an int in [0, 65535]. Got {port!r} instead.")
+    settings = {"folders": [str(Path(f).resolve()) for f in folders], "map": map_method,
+                "metadata": None if metadata is None else str(Path(metadata).resolve())}
+    catalog = Catalog(settings["folders"], metadata=settings["metadata"], map_method=map_method, quiet=quiet)
+    log_level = "warning" if quiet else "info"
+    if workers == 1:
+        uvicorn.run(create_app(catalog), host=host, port=port, log_level=log_level)
+        return
+    del catalog  # each worker loads its own
+    os.environ[ENVIRONMENT] = json.dumps(settings)
+    uvicorn.run("entembed.serve.server:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level)
+
+
+def app_from_environment():
+    """The app of one worker process, from the settings its parent put in ``ENTEMBED_SERVE``."""
+    settings = json.loads(os.environ[ENVIRONMENT])
+    catalog = Catalog(settings["folders"], metadata=settings["metadata"], map_method=settings["map"], quiet=True)
+    return create_app(catalog)
