@@ -294,3 +294,80 @@ def test_openapi_document_is_valid_json_with_bounds(client):
     parameters = {p["name"]: p["schema"] for p in schema["paths"]["/v1/{model}/{table}/neighbors"]["get"]["parameters"]}
     assert parameters["k"]["maximum"] == MAX_K and parameters["k"]["minimum"] == 1
     assert json.dumps(schema)  # serialisable
+
+
+@pytest.fixture(scope="module")
+def live_server(folders):
+    """`entembed serve` in a subprocess on a free port of 127.0.0.1, until the module's tests are done."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "entembed", "serve", str(folders["shelf"]), "--port", str(port),
+                                "--map", "pca", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the server did not start: {process.communicate()[0]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_explorer_in_a_browser_search_pick_neighbours_and_map(live_server, browser, shelf):
+    from PIL import Image
+
+    from conftest import ARTIFACTS
+
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(live_server + "/")
+    page.wait_for_function("document.querySelectorAll('#legend span').length === 8")  # map and colours loaded
+    page.locator("#search").press_sequentially("ook 01", delay=30)
+    page.locator("#suggestions li", has_text="Book 013").click()
+
+    listed = page.locator("#neighbors li button")
+    listed.first.wait_for()
+    keys = listed.all_inner_texts()
+    expected = [k for k, _ in shelf["books"].most_similar("Book 013", topn=10)]
+    assert keys == expected and all(book_genre(shelf["books"].vocab.index(k)) == book_genre(13) for k in keys)
+    assert page.locator("#query").inner_text() == "Closest to Book 013"
+    scores = [float(s) for s in page.locator("#neighbors .score").all_inner_texts()]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 10
+
+    # on the map: one query mark and ten neighbour marks, at the keys' map positions, on top and drawn in red
+    assert page.locator("#highlights circle.neighbor").count() == 10
+    query = page.locator("#highlights circle.query")
+    assert query.get_attribute("data-id") == "13"
+    neighbour_ids = page.eval_on_selector_all("#highlights circle.neighbor", "cs => cs.map(c => +c.dataset.id)")
+    assert sorted(neighbour_ids) == sorted(shelf["books"].vocab.index(k) for k in expected)
+    cx, cy = float(query.get_attribute("cx")), float(query.get_attribute("cy"))
+    box = page.locator("#map").bounding_box()
+    assert page.evaluate(f"document.elementFromPoint({box['x'] + cx}, {box['y'] + cy}).getAttribute('class')") == "query"
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "explorer.png"
+    page.screenshot(path=str(shot))
+    red = Image.open(shot).convert("RGB").getpixel((round(box["x"] + cx), round(box["y"] + cy)))
+    assert red == (0xD6, 0x27, 0x28)
+
+    listed.nth(2).click()  # a neighbour becomes the query
+    page.wait_for_function(f"document.querySelector('#query').textContent === 'Closest to {expected[2]}'")
+    assert page.locator("#search").input_value() == expected[2]
+    assert errors == []
+    page.close()
