@@ -371,3 +371,29 @@ def test_explorer_in_a_browser_search_pick_neighbours_and_map(live_server, brows
     assert page.locator("#search").input_value() == expected[2]
     assert errors == []
     page.close()
+
+
+def test_generated_requests_never_get_a_server_error(catalog):
+    """schemathesis draws requests from /openapi.json, valid and invalid ones, for every operation, with
+    random model and table names and with the real ones: none may answer 5xx, and every answer must match
+    the schema documented for its status code."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings, strategies as st
+    from schemathesis.checks import not_a_server_error, response_schema_conformance
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(catalog))
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 9
+    for operation in operations:
+        real = {name: value for name, value in (("model", "shelf"), ("table", "books"))
+                if "{" + name + "}" in operation.path}
+        strategy = st.one_of([operation.as_strategy(mode, path_parameters=names)
+                              for mode in schemathesis.GenerationMode for names in ({}, real)])
+
+        @settings(max_examples=40, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=strategy)
+        def check(case):
+            case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+
+        check()
