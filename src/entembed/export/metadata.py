@@ -48,7 +48,7 @@ def align_metadata(frame: pd.DataFrame, keys: list[str], *, key_column: str | No
     columns = [c for c in frame.columns if c != key_column]
     aligned = frame[columns].iloc[np.maximum(rows, 0)].reset_index(drop=True)
     aligned.loc[rows < 0, :] = None
-    aligned.attrs["matched"] = matched
+    aligned.attrs.update(matched=matched, source=source)
     return aligned
 
 

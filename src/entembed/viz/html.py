@@ -17,6 +17,7 @@ import html
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,7 @@ def map_document(embeddings: Embeddings, coordinates: np.ndarray, metadata: pd.D
 def write_html_map(source: str | os.PathLike, output: str | os.PathLike, *, table: str | None = None,
                    method: str = "umap", metadata: str | os.PathLike | None = None, key_column: str | None = None,
                    colour_by: str | None = None, k: int = 10, metric: str = "cosine", seed: int | None = 0,
-                   quiet: bool = True) -> Path:
+                   quiet: bool = True, **params: Any) -> Path:
     """Write the interactive map of ``table`` of a model folder or vectors file to ``output`` (.html)."""
     output = Path(output)
     if output.suffix.lower() not in (".html", ".htm"):
@@ -81,7 +82,8 @@ def write_html_map(source: str | os.PathLike, output: str | os.PathLike, *, tabl
     meta = table_metadata(source, embeddings, metadata, key_column=key_column)
     if colour_by is not None:
         check_column(meta, colour_by, str(metadata or source))
-    coordinates = map_coordinates(source, name, method, metric=metric, seed=seed, quiet=quiet, embeddings=embeddings)
+    coordinates = map_coordinates(source, name, method, metric=metric, seed=seed, quiet=quiet, embeddings=embeddings,
+                                  **params)
     title = f"{name}: {len(embeddings):,} keys, {method} ({metric})"
     document = map_document(embeddings, coordinates, meta, k=k, metric=metric, colour_by=colour_by, title=title)
     page = _PAGE.replace("{{title}}", html.escape(title)).replace("{{plotly}}", script)

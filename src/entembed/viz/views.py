@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ def check_column(metadata: pd.DataFrame | None, column: str, where: str) -> pd.S
         raise InputError(f"cannot colour by {column!r}: {where} has no metadata; pass a metadata file "
                          "(CSV, TSV or Parquet keyed by the first column).")
     if column not in metadata.columns:
-        raise InputError(f"{where}: no column {column!r} to colour by; the columns are "
+        raise InputError(f"{metadata.attrs.get('source', where)}: no column {column!r} to colour by; the columns are "
                          f"{', '.join(repr(str(c)) for c in metadata.columns)}.")
     return metadata[column]
 
@@ -55,7 +55,8 @@ def highlights_for(embeddings: Embeddings, queries: Sequence[str], k: int = 10, 
 def draw_map(source: str | os.PathLike, output: str | os.PathLike, *, table: str | None = None,
              method: str = "umap", colour_by: str | None = None, metadata: str | os.PathLike | None = None,
              key_column: str | None = None, neighbours: Sequence[str] = (), k: int = 10, labels: int = 0,
-             label_keys: Sequence[str] = (), top: int = 10, metric: str = "cosine", seed: int | None = 0, quiet: bool = True) -> Path:
+             label_keys: Sequence[str] = (), top: int = 10, metric: str = "cosine", seed: int | None = 0,
+             quiet: bool = True, **params: Any) -> Path:
     """A map of ``table`` of a model folder or vectors file, written to ``output`` (PNG/SVG/PDF): coloured by
     the metadata column ``colour_by``, the ``labels`` most connected keys (largest counts) and ``label_keys``
     named, each of ``neighbours`` highlighted with its ``k`` nearest keys."""
@@ -64,7 +65,8 @@ def draw_map(source: str | os.PathLike, output: str | os.PathLike, *, table: str
     meta = table_metadata(source, embeddings, metadata, key_column=key_column)
     column = check_column(meta, colour_by, str(metadata or source)) if colour_by else None
     highlights = highlights_for(embeddings, neighbours, k, metric=metric)
-    coordinates = map_coordinates(source, name, method, metric=metric, seed=seed, quiet=quiet, embeddings=embeddings)
+    coordinates = map_coordinates(source, name, method, metric=metric, seed=seed, quiet=quiet, embeddings=embeddings,
+                                  **params)
     label_ids = np.concatenate([np.argsort(-embeddings.vocab.counts, kind="stable")[:labels],
                                 embeddings.ids(list(label_keys))]).astype(np.int64)
     title = f"{name}: {len(embeddings):,} keys, {method.upper() if method != 'tsne' else 't-SNE'} ({metric})"
