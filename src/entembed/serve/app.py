@@ -61,8 +61,8 @@ def create_app(catalog: Catalog) -> FastAPI:
         return catalog.model(model).table(table)
 
     def listed(table: Table, found: list[tuple[str, float]]) -> list[Neighbor]:
-        ids = table.embeddings.vocab.encode([key for key, _ in found])
-        return [Neighbor(key=key, id=int(i), score=score) for (key, score), i in zip(found, ids)]
+        index = table.embeddings.vocab.index
+        return [Neighbor(key=key, id=index(key), score=score) for key, score in found]
 
     @app.get("/", include_in_schema=False)
     def explorer() -> FileResponse:

@@ -28,6 +28,7 @@ __all__ = ["Catalog", "ServedModel", "NotFound", "MAP_CHOICES", "METADATA_SUFFIX
 MAP_CHOICES = ("auto", *METHODS, "none")
 METADATA_SUFFIXES = (".csv", ".tsv", ".parquet")
 MAX_CATEGORIES = 12  # colours on the map: the most frequent values of a column, the rest are "other"
+_ONE_BY_ONE = 2000   # key lists up to this long are looked up one key at a time
 
 
 class NotFound(EntembedError, LookupError):
@@ -57,8 +58,11 @@ class Table:
         return self.embeddings.vocab.index(key)
 
     def key_ids(self, keys: Iterable[str]) -> np.ndarray:
-        """Rows of ``keys``; NotFound for the first unknown one."""
+        """Rows of ``keys``; NotFound for the first unknown one. Short lists are looked up key by key
+        (microseconds each), long ones in one vectorised pass (a fixed ~10 ms with pandas' Arrow strings)."""
         keys = list(keys)
+        if len(keys) <= _ONE_BY_ONE:
+            return np.array([self.key_id(key) for key in keys], dtype=np.int64)
         ids = self.embeddings.vocab.encode(keys, unknown="ignore").astype(np.int64)
         if (ids < 0).any():
             self.key_id(keys[int(np.argmax(ids < 0))])
