@@ -289,6 +289,24 @@ def test_catalog_refuses_bad_settings(folders, tmp_path):
     assert response.status_code == 404 and "--map none" in response.json()["detail"]
 
 
+def test_serve_command_refuses_bad_input_with_exit_code_2(tmp_path):
+    from conftest import run_cli
+
+    missing = run_cli("serve", tmp_path / "nowhere", "--map", "none")
+    assert missing.returncode == 2 and missing.stderr.strip() == f"error: {tmp_path / 'nowhere'}: no such model folder."
+    workers = run_cli("serve", tmp_path, "--workers", "0")
+    assert workers.returncode == 2 and workers.stderr.strip() == "error: --workers must be an int >= 1. Got 0 instead."
+
+
+def test_each_worker_process_builds_its_app_from_the_parent_settings(folders, monkeypatch):
+    from entembed.serve.server import ENVIRONMENT, app_from_environment
+
+    monkeypatch.setenv(ENVIRONMENT, json.dumps({"folders": [str(folders["basket"])], "map": "none", "metadata": None,
+                                                "threads": torch.get_num_threads()}))
+    with TestClient(app_from_environment()) as worker:
+        assert worker.get("/v1/models").json()["models"][0]["name"] == "basket"
+
+
 def test_openapi_document_is_valid_json_with_bounds(client):
     schema = client.get("/openapi.json").json()
     parameters = {p["name"]: p["schema"] for p in schema["paths"]["/v1/{model}/{table}/neighbors"]["get"]["parameters"]}
