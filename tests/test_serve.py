@@ -307,6 +307,38 @@ def test_each_worker_process_builds_its_app_from_the_parent_settings(folders, mo
         assert worker.get("/v1/models").json()["models"][0]["name"] == "basket"
 
 
+def test_worker_listener_gives_accepted_connections_tcp_nodelay():
+    """uvicorn binds the workers' socket with proto 0, and asyncio then leaves Nagle on for accepted
+    connections (each keep-alive answer waited ~40 ms); the listener entembed hands the workers is TCP."""
+    import socket
+
+    import uvicorn
+
+    from entembed.serve.server import _tcp_listener
+
+    async def accepted_nodelay(listener: socket.socket) -> int:
+        accepted = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport):
+                accepted.set_result(transport.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP,
+                                                                                   socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname()[:2])
+        value = await asyncio.wait_for(accepted, 10)
+        writer.close()
+        server.close()
+        return value
+
+    bound = uvicorn.Config("x:y", host="127.0.0.1", port=0).bind_socket()
+    assert bound.proto == 0  # uvicorn's own: if this changes, the workaround can go
+    listener = _tcp_listener(bound)
+    assert listener.proto == socket.IPPROTO_TCP
+    assert asyncio.run(accepted_nodelay(listener)) != 0
+
+
 def test_openapi_document_is_valid_json_with_bounds(client):
     schema = client.get("/openapi.json").json()
     parameters = {p["name"]: p["schema"] for p in schema["paths"]["/v1/{model}/{table}/neighbors"]["get"]["parameters"]}
