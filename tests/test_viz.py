@@ -184,3 +184,16 @@ def test_cli_bad_input_is_one_line_exit_2_and_nothing_written(model, tmp_path, a
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and re.match(message, lines[0]), result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_books_demo_prints_where_its_map_is_and_saves_the_genres(tmp_path, capsys, one_torch_thread):
+    from entembed.demo import books_demo
+
+    result = books_demo(tmp_path / "demo", quiet=True, n_books=500, n_links=600, n_pairs=9000, n_genres=5)
+    out = capsys.readouterr().out
+    assert "Drew the map of the books in" in out and f": {tmp_path / 'demo' / 'map.png'}\n" in out
+    image = pixels(result["map"])
+    assert image.shape == (800, 900, 3)
+    assert [count_colour(image, c) > 0 for c in _GROUP_COLOURS[:6]] == [True] * 5 + [False]  # 5 genres
+    result = run_cli("plot", tmp_path / "demo", "--method", "pca", "--color-by", "genre", "-o", tmp_path / "g.png")
+    assert result.returncode == 0, result.stdout  # the demo's genres are the model's metadata
