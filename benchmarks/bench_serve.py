@@ -120,6 +120,7 @@ def main() -> None:
     books = Vocab.load(args.model / config["tables"]["books"]["vocab"]).keys
     name = args.model.resolve().name
     rows = []
+    started_load = os.getloadavg()
     for workers in map(int, args.workers.split(",")):
         port = free_port()
         server = start_server(args.model, port, workers)
@@ -137,17 +138,19 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=60)
     load_average = os.getloadavg()
-    print(f"\n{os.cpu_count()} cores, load average {load_average[0]:.1f} at the end; Python "
-          f"{platform.python_version()}")
+    print(f"\n{os.cpu_count()} cores, load average {started_load[0]:.1f} at the start, {load_average[0]:.1f} at the "
+          f"end; Python {platform.python_version()}")
     print("\n| workers | endpoint | concurrent clients | requests | req/s | p50 ms | p99 ms | max ms |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        endpoint = "GET neighbors k=10" if r["endpoint"] == "neighbors" else f"POST recommend ({HISTORY}-book history, k=10)"
+        endpoint = ("GET neighbors k=10" if r["endpoint"] == "neighbors"
+                    else f"POST recommend ({HISTORY}-book history, k=10)")
         print(f"| {r['workers']} | {endpoint} | {r['clients']} | {r['requests']:,} | {r['req_per_s']:,.0f} | "
               f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['max_ms']:.1f} |")
     out = Path("benchmarks/out")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "bench_serve.json").write_text(json.dumps({"rows": rows, "load_average": load_average}, indent=2))
+    record = {"rows": rows, "load_average": {"start": started_load, "end": load_average}}
+    (out / "bench_serve.json").write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from entembed.serve import Catalog  # noqa: E402
 from entembed.serve.app import create_app  # noqa: E402
-from entembed.serve.schemas import MAX_BATCH, MAX_BODY_BYTES, MAX_K  # noqa: E402
+from entembed.serve.schemas import MAX_BATCH, MAX_BODY_BYTES, MAX_K, MAX_KEY_CHARS  # noqa: E402
 
 N_BOOKS, N_LINKS, GENRES, DIM = 400, 300, 8, 16
 GENRE_NAMES = [f"genre {g}" for g in range(GENRES)]
@@ -114,9 +114,10 @@ def test_neighbors_are_the_library_answer_and_share_the_genre(client, shelf):
     assert scores == sorted(scores)
 
 
-@pytest.mark.parametrize("params, field", [({"key": "Book 005", "k": 0}, "k"), ({"key": "Book 005", "k": MAX_K + 1}, "k"),
-                                           ({"key": "Book 005", "metric": "manhattan"}, "metric"),
-                                           ({"k": 3}, "key"), ({"key": "Book 005", "k": "many"}, "k")])
+@pytest.mark.parametrize("params, field", [
+    ({"key": "Book 005", "k": 0}, "k"), ({"key": "Book 005", "k": MAX_K + 1}, "k"),
+    ({"key": "Book 005", "metric": "manhattan"}, "metric"), ({"k": 3}, "key"), ({"key": "Book 005", "k": "many"}, "k"),
+    ({"key": "x" * (MAX_KEY_CHARS + 1)}, "key")])
 def test_bad_parameters_answer_422_naming_the_field(client, params, field):
     response = client.get("/v1/shelf/books/neighbors", params=params)
     assert response.status_code == 422
@@ -144,8 +145,9 @@ def test_batch_neighbors_match_single_queries_and_are_bounded(client):
     for result in batch["results"]:
         single = client.get("/v1/shelf/books/neighbors", params={"key": result["key"], "k": 4, "metric": "dot"})
         expected = single.json()  # the same answer, up to float rounding of a batched matrix product
-        assert [(n["key"], n["id"]) for n in result["neighbors"]] == [(n["key"], n["id"]) for n in expected["neighbors"]]
-        assert [n["score"] for n in result["neighbors"]] == pytest.approx([n["score"] for n in expected["neighbors"]])
+        got, want = result["neighbors"], expected["neighbors"]
+        assert [(n["key"], n["id"]) for n in got] == [(n["key"], n["id"]) for n in want]
+        assert [n["score"] for n in got] == pytest.approx([n["score"] for n in want])
     too_many = client.post("/v1/shelf/books/neighbors", json={"keys": ["Book 005"] * (MAX_BATCH + 1)})
     assert too_many.status_code == 422 and too_many.json()["detail"][0]["loc"] == ["body", "keys"]
     extra = client.post("/v1/shelf/books/neighbors", json={"keys": ["Book 005"], "topn": 3})
@@ -190,6 +192,7 @@ def test_recommend_for_a_left_key_scores_links_as_the_pair_model_does(client, sh
     ({"history": ["Book 001"], "weights": [0.0]}, "body", "weights must have a positive sum"),
     ({"history": ["Book 001"], "k": MAX_K + 1}, "k", "less than or equal to 1000"),
     ({"history": "Book 001"}, "history", "valid list"),
+    ({"history": ["x" * (MAX_KEY_CHARS + 1)]}, "history", "at most 1000 characters"),
 ])
 def test_recommend_refuses_bad_bodies_with_422(client, body, field, message):
     response = client.post("/v1/shelf/recommend", json=body)
@@ -409,7 +412,8 @@ def test_explorer_in_a_browser_search_pick_neighbours_and_map(live_server, brows
     assert sorted(neighbour_ids) == sorted(shelf["books"].vocab.index(k) for k in expected)
     cx, cy = float(query.get_attribute("cx")), float(query.get_attribute("cy"))
     box = page.locator("#map").bounding_box()
-    assert page.evaluate(f"document.elementFromPoint({box['x'] + cx}, {box['y'] + cy}).getAttribute('class')") == "query"
+    on_top = page.evaluate(f"document.elementFromPoint({box['x'] + cx}, {box['y'] + cy}).getAttribute('class')")
+    assert on_top == "query"
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "explorer.png"
     page.screenshot(path=str(shot))

@@ -25,8 +25,8 @@ try:
 except ImportError as exc:  # the serve extra
     raise MissingExtraError("entembed serve", "serve", "fastapi") from exc
 from .catalog import Catalog, NotFound, Table
-from .schemas import (MAX_BODY_BYTES, MAX_K, MAX_LIMIT, Colors, Entities, Entity, Health, MapData, Metric,
-                      ModelInfo, Models, Neighbor, Neighbors, NeighborsBatch, NeighborsRequest, Problem,
+from .schemas import (MAX_BODY_BYTES, MAX_K, MAX_KEY_CHARS, MAX_LIMIT, Colors, Entities, Entity, Health, MapData,
+                      Metric, ModelInfo, Models, Neighbor, Neighbors, NeighborsBatch, NeighborsRequest, Problem,
                       RecommendRequest, Recommendation, Similarity, TableInfo, Vector)
 
 __all__ = ["create_app", "BodyLimit"]
@@ -96,7 +96,7 @@ def create_app(catalog: Catalog) -> FastAPI:
 
     @app.get("/v1/{model}/{table}/neighbors", response_model=Neighbors, tags=["neighbours"])
     def neighbors(model: ModelName, table: TableName,
-                  key: str = Query(..., description="The key to find neighbours of."),
+                  key: str = Query(..., max_length=MAX_KEY_CHARS, description="The key to find neighbours of."),
                   k: int = Query(10, ge=1, le=MAX_K), metric: Metric = "cosine") -> Neighbors:
         """The ``k`` keys closest to ``key`` (never the key itself), closest first."""
         served = table_of(model, table)
@@ -137,7 +137,8 @@ def create_app(catalog: Catalog) -> FastAPI:
         return Recommendation(table=target.name, metric=metric, items=listed(target, found))
 
     @app.get("/v1/{model}/{table}/similarity", response_model=Similarity, tags=["neighbours"])
-    def similarity(model: ModelName, table: TableName, a: str = Query(...), b: str = Query(...),
+    def similarity(model: ModelName, table: TableName, a: str = Query(..., max_length=MAX_KEY_CHARS),
+                   b: str = Query(..., max_length=MAX_KEY_CHARS),
                    metric: Metric = "cosine") -> Similarity:
         """Cosine similarity, dot product or euclidean distance of two keys."""
         served = table_of(model, table)
@@ -145,7 +146,7 @@ def create_app(catalog: Catalog) -> FastAPI:
         return Similarity(a=a, b=b, metric=metric, score=served.embeddings.similarity(int(ia), int(ib), metric))
 
     @app.get("/v1/{model}/{table}/vectors/{key:path}", response_model=Vector, tags=["keys"])
-    def vector(model: ModelName, table: TableName, key: str = Path(...)) -> Vector:
+    def vector(model: ModelName, table: TableName, key: str = Path(..., max_length=MAX_KEY_CHARS)) -> Vector:
         """The vector of ``key`` (float32 values as JSON numbers)."""
         served = table_of(model, table)
         row = served.key_id(key)

@@ -54,7 +54,8 @@ class Table:
         """The row of ``key``; NotFound naming it, with the closest known keys, if it is unknown."""
         if key not in self.embeddings.vocab:
             vocab = self.embeddings.vocab
-            raise NotFound(vocab.unknown_key_message(key), vocab.suggest(key))
+            close = vocab.suggest(key)
+            raise NotFound(vocab.unknown_key_message(key, close), close)
         return self.embeddings.vocab.index(key)
 
     def key_ids(self, keys: Iterable[str]) -> np.ndarray:

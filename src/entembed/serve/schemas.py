@@ -6,7 +6,8 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["MAX_K", "MAX_BATCH", "MAX_HISTORY", "MAX_AMONG", "MAX_LIMIT", "MAX_BODY_BYTES", "Metric", "Neighbor",
+__all__ = ["MAX_K", "MAX_BATCH", "MAX_KEY_CHARS", "Key", "MAX_HISTORY", "MAX_AMONG", "MAX_LIMIT", "MAX_BODY_BYTES",
+           "Metric", "Neighbor",
            "Neighbors", "NeighborsBatch", "NeighborsRequest", "RecommendRequest", "Recommendation", "Entity",
            "Entities", "Similarity", "Vector", "TableInfo", "ModelInfo", "Models", "Health", "MapData", "Colors",
            "Problem"]
@@ -17,9 +18,10 @@ MAX_HISTORY = 1000      # keys in a recommendation history
 MAX_AMONG = 100_000     # candidate keys a recommendation may be restricted to
 MAX_LIMIT = 100         # autocomplete suggestions
 MAX_BODY_BYTES = 4 << 20  # request bodies larger than this are refused (413) before they are parsed
+MAX_KEY_CHARS = 1000    # characters in one key
 
 Metric = Literal["cosine", "dot", "euclidean"]
-Key = str
+Key = Annotated[str, Field(max_length=MAX_KEY_CHARS)]
 Weight = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
