@@ -81,7 +81,7 @@ def colour_groups(values: pd.Series, top: int = 10) -> tuple[np.ndarray, list[st
 
 
 def _point_size(n: int) -> float:
-    return float(np.clip(30_000 / max(n, 1), 0.3, 25.0))
+    return float(np.clip(60_000 / max(n, 1), 0.5, 25.0))
 
 
 def plot_map(coordinates: np.ndarray, keys: Sequence[str], output: str | os.PathLike, *,
