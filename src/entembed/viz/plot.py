@@ -16,11 +16,11 @@ import pandas as pd
 from ..errors import InputError, MissingExtraError
 from ..train import History
 
-__all__ = ["SUFFIXES", "OTHER", "MISSING", "Highlight", "colour_groups", "check_picture_path", "plot_map",
+__all__ = ["SUFFIXES", "OTHER", "Highlight", "colour_groups", "check_picture_path", "plot_map",
            "plot_history", "plot_token_study"]
 
 SUFFIXES = (".png", ".svg", ".pdf")
-OTHER, MISSING = "other", "(missing)"
+OTHER = "other"  # the group of values outside the top N, and of missing values
 #: Group colours (tab10, then tab20's light shades) and the highlight colours: saturated, kept apart from them.
 _GROUP_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
                   "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5",

@@ -31,7 +31,7 @@ from ..embeddings import Embeddings
 from ..errors import InputError, MissingExtraError
 from ..export import open_table
 
-__all__ = ["METHODS", "METRICS", "DEFAULTS", "reduce", "map_coordinates", "cache_path"]
+__all__ = ["METHODS", "METRICS", "DEFAULTS", "reduce", "map_coordinates", "cache_path", "fingerprint"]
 
 METHODS = ("pca", "tsne", "umap")
 METRICS = ("cosine", "euclidean")
