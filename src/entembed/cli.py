@@ -416,7 +416,7 @@ def serve(models: list[Path] = typer.Argument(..., metavar="MODEL...", help="Mod
           threads: int = typer.Option(1, "--threads", help="CPU threads per worker for one query (default 1: "
                                       "concurrent queries run side by side instead)."),
           quiet: bool = QuietOpt) -> None:
-    """Serve models over HTTP: the API under /v1 (docs at /docs) and the explorer page at /."""
+    """Serve models over HTTP: the API under /v1 (described at /openapi.json) and the explorer page at /."""
     from .serve.server import run
 
     run(models, host=host, port=port, metadata=metadata, workers=workers, map_method=map_method, threads=threads,

@@ -39,7 +39,8 @@ _ERRORS = {404: {"model": Problem, "description": "Unknown model, table or key (
 
 def create_app(catalog: Catalog) -> FastAPI:
     """The FastAPI application answering for the models of ``catalog``."""
-    app = FastAPI(title="entembed", version=__version__, responses=_ERRORS,
+    # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, and the server works offline
+    app = FastAPI(title="entembed", version=__version__, responses=_ERRORS, docs_url=None, redoc_url=None,
                   description="Nearest neighbours, recommendations and vectors of trained entembed models.")
     # gzip level 3: 20 ms for a 37,000-key map (the default level 9 took 0.7 s for 15% fewer bytes)
     app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=3)
