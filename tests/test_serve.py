@@ -293,6 +293,16 @@ def test_catalog_refuses_bad_settings(folders, tmp_path):
     assert response.status_code == 404 and "--map none" in response.json()["detail"]
 
 
+def test_auto_map_uses_the_map_cached_in_the_folder(folders):
+    from entembed.viz.reduce import map_coordinates
+
+    cached = map_coordinates(folders["basket"], "items", "pca")  # as `entembed plot --method pca` leaves it
+    table = Catalog([folders["basket"]], map_method="auto", quiet=True).model("basket").table("items")
+    assert table.map_method == "pca"
+    span = cached.max(0) - cached.min(0)
+    np.testing.assert_allclose(table.coordinates, (cached - cached.min(0)) / span.max(), atol=1e-6)
+
+
 def test_serve_command_refuses_bad_input_with_exit_code_2(tmp_path):
     from conftest import run_cli
 
