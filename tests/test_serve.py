@@ -399,8 +399,9 @@ def test_explorer_in_a_browser_search_pick_neighbours_and_map(live_server, brows
     from conftest import ARTIFACTS
 
     page = browser.new_page(viewport={"width": 1200, "height": 800})
-    errors = []
+    errors, requested = [], []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(live_server + "/")
     page.wait_for_function("document.querySelectorAll('#legend span').length === 8")  # map and colours loaded
     page.locator("#search").press_sequentially("ook 01", delay=30)
@@ -435,6 +436,7 @@ def test_explorer_in_a_browser_search_pick_neighbours_and_map(live_server, brows
     page.wait_for_function(f"document.querySelector('#query').textContent === 'Closest to {expected[2]}'")
     assert page.locator("#search").input_value() == expected[2]
     assert errors == []
+    assert requested and all(url.startswith(live_server + "/") for url in requested)  # nothing from elsewhere
     page.close()
 
 

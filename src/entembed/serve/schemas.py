@@ -119,8 +119,9 @@ class TableInfo(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str
-    kind: str
-    score: str
+    kind: str = Field(description="pair, table, text or next-item.")
+    score: str = Field(description="How a pair model scores a (left, right) pair: dot or cosine (cosine for "
+                                   "other kinds); the default metric of a left-key recommendation.")
     tables: list[TableInfo]
 
 
