@@ -55,8 +55,8 @@ def folders(tmp_path_factory):
     basket = NextItemModel(Vocab([f"item {i}" for i in range(50)], name="items"), NextItemConfig(dim=DIM))
     save_model(basket, root / "basket")
     links_info = root / "links.tsv"
-    pd.DataFrame({"link": links.keys, "side": ["even" if i % 2 == 0 else "odd" for i in range(N_LINKS)]}).to_csv(
-        links_info, sep="\t", index=False)
+    pd.DataFrame({"link": links.keys[1:], "side": ["even" if i % 2 == 0 else "odd" for i in range(1, N_LINKS)],
+                  "name": [f"n{i}" for i in range(1, N_LINKS)]}).to_csv(links_info, sep="\t", index=False)
     return {"shelf": root / "shelf", "basket": root / "basket", "links_info": links_info, "root": root}
 
 
@@ -82,7 +82,7 @@ def test_healthz_and_models(client):
     assert client.get("/v1/models").json() == {"models": [
         {"name": "shelf", "kind": "pair", "score": "dot", "tables": [
             {"name": "books", "size": N_BOOKS, "dim": DIM, "map": "pca", "metadata": ["genre"]},
-            {"name": "links", "size": N_LINKS, "dim": DIM, "map": "pca", "metadata": ["side"]}]},
+            {"name": "links", "size": N_LINKS, "dim": DIM, "map": "pca", "metadata": ["side", "name"]}]},
         {"name": "basket", "kind": "next-item", "score": "cosine", "tables": [
             {"name": "items", "size": 50, "dim": DIM, "map": "pca", "metadata": []}]}]}
 
@@ -234,7 +234,11 @@ def test_map_with_colours_from_the_folder_and_from_a_metadata_file(client, shelf
     assert sorted(color["categories"]) == GENRE_NAMES
     assert [color["categories"][c] for c in color["codes"]] == [GENRE_NAMES[book_genre(i)] for i in range(N_BOOKS)]
     links = client.get("/v1/shelf/links/map", params={"color": "side"}).json()["color"]
-    assert [links["categories"][c] for c in links["codes"][:4]] == ["even", "odd", "even", "odd"]
+    assert links["categories"] == ["odd", "even", "other"]  # most common first; link 0 has no row: "other"
+    assert [links["categories"][c] for c in links["codes"][:4]] == ["other", "odd", "even", "odd"]
+    names = client.get("/v1/shelf/links/map", params={"color": "name"}).json()["color"]
+    assert len(names["categories"]) == 13 and names["categories"][-1] == "other"  # the 12 most common + other
+    assert names["codes"].count(12) == N_LINKS - 12
     assert client.get("/v1/shelf/books/map").json()["color"] is None
     unknown = client.get("/v1/shelf/books/map", params={"color": "genr"})
     assert unknown.status_code == 404 and unknown.json()["suggestions"] == ["genre"]

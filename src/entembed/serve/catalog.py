@@ -20,13 +20,14 @@ import pandas as pd
 from ..data.pairs import read_table
 from ..embeddings import Embeddings
 from ..errors import EntembedError, InputError
+from ..export import align_metadata, model_metadata
 from ..storage import load
+from ..viz.plot import colour_groups
 from ..viz.reduce import METHODS, cache_path, map_coordinates
 
-__all__ = ["Catalog", "ServedModel", "NotFound", "MAP_CHOICES", "METADATA_SUFFIXES", "MAX_CATEGORIES"]
+__all__ = ["Catalog", "ServedModel", "NotFound", "MAP_CHOICES", "MAX_CATEGORIES"]
 
 MAP_CHOICES = ("auto", *METHODS, "none")
-METADATA_SUFFIXES = (".csv", ".tsv", ".parquet")
 MAX_CATEGORIES = 12  # colours on the map: the most frequent values of a column, the rest are "other"
 _ONE_BY_ONE = 2000   # key lists up to this long are looked up one key at a time
 
@@ -47,8 +48,8 @@ class Table:
     embeddings: Embeddings
     map_method: str | None = None
     coordinates: np.ndarray | None = None            # (n, 2) float32 in [0, 1], vocab order
-    metadata: dict[str, np.ndarray] = field(default_factory=dict)  # column -> category code per key (-1 none)
-    categories: dict[str, list[str]] = field(default_factory=dict)  # column -> category names
+    metadata: dict[str, np.ndarray] = field(default_factory=dict)  # column -> group of each key (int16)
+    categories: dict[str, list[str]] = field(default_factory=dict)  # column -> group names, "other" last
 
     def key_id(self, key: str) -> int:
         """The row of ``key``; NotFound naming it, with the closest known keys, if it is unknown."""
@@ -104,7 +105,7 @@ class Catalog:
         if not self.models:
             raise InputError("give at least one model folder to serve.")
         if metadata is not None:
-            _attach(self.models.values(), Path(metadata), read_table(metadata))
+            _attach(self.models.values(), Path(metadata))
 
     def model(self, name: str) -> ServedModel:
         if name not in self.models:
@@ -133,13 +134,11 @@ def _load_model(name: str, folder: Path, map_method: str, quiet: bool) -> Served
             coordinates = map_coordinates(folder, table_name, method, quiet=quiet, embeddings=embeddings)
             table.coordinates = _unit_square(coordinates)
         tables[table_name] = table
-    served = ServedModel(name, folder, model.kind, score, tables)
-    for table_name in tables:
-        for suffix in METADATA_SUFFIXES:
-            path = folder / f"{table_name}-info{suffix}"
-            if path.is_file():
-                _attach([served], path, read_table(path), only=table_name)
-    return served
+    for table in tables.values():
+        aligned = model_metadata(folder, table.embeddings.keys)
+        if aligned is not None:
+            _colour_columns(table, aligned)
+    return ServedModel(name, folder, model.kind, score, tables)
 
 
 def _map_method(folder: Path, table: str, choice: str) -> str | None:
@@ -162,33 +161,31 @@ def _unit_square(coordinates: np.ndarray) -> np.ndarray:
     return ((coordinates - low) / span).astype(np.float32)
 
 
-def _attach(models: Iterable[ServedModel], source: Path, frame: pd.DataFrame, only: str | None = None) -> None:
-    """Colour columns from a metadata table whose first column holds keys: attached to the table (of each
-    model) that has the most of those keys, or to table ``only``."""
-    key_column = str(frame.columns[0])
-    if len(frame.columns) < 2:
-        raise InputError(f"{source}: metadata needs a key column and at least one more; got only {key_column!r}.")
-    frame = frame.drop_duplicates(subset=key_column, keep="first")
-    keys = frame[key_column].astype(str)
+def _colour_columns(table: Table, aligned: pd.DataFrame) -> None:
+    """Each metadata column (aligned to the table's keys) as a group per key: its MAX_CATEGORIES most common
+    values, the rest and missing values "other" (as the pictures colour them)."""
+    for column in aligned.columns:
+        groups, legend = colour_groups(aligned[column], top=MAX_CATEGORIES)
+        table.metadata[str(column)] = pd.Index(legend).get_indexer(groups).astype(np.int16)
+        table.categories[str(column)] = [str(name) for name in legend]
+
+
+def _attach(models: Iterable[ServedModel], source: Path) -> None:
+    """Colour columns from a metadata file (keys in its first column), attached in each model to the table
+    that has the most of its keys."""
+    frame = read_table(source)
     attached = False
     for model in models:
-        candidates = [model.tables[only]] if only else list(model.tables.values())
-        matches = [int((table.embeddings.vocab.encode(keys, unknown="ignore") >= 0).sum()) for table in candidates]
-        if max(matches) == 0:
-            continue
-        table = candidates[int(np.argmax(matches))]
-        rows = table.embeddings.vocab.encode(keys, unknown="ignore")
-        found = rows >= 0
-        for column in frame.columns[1:]:
-            values = pd.Series(frame[column].to_numpy()[found]).astype("string")
-            top = values.value_counts().index[:MAX_CATEGORIES].tolist()
-            codes = np.full(len(table.embeddings), -1, dtype=np.int16)
-            position = pd.Index(top).get_indexer(values.fillna(""))
-            position[(position < 0) & values.notna().to_numpy()] = len(top)  # "other"
-            codes[rows[found]] = position
-            names = [str(v) for v in top] + (["other"] if (position == len(top)).any() else [])
-            table.metadata[str(column)], table.categories[str(column)] = codes, names
-        attached = True
+        matches = []
+        for table in model.tables.values():
+            try:
+                matches.append((align_metadata(frame, table.embeddings.keys, source=str(source)), table))
+            except InputError:  # no key of this table
+                continue
+        if matches:
+            aligned, table = max(matches, key=lambda match: match[0].attrs["matched"])
+            _colour_columns(table, aligned)
+            attached = True
     if not attached:
-        raise InputError(f"{source}: none of the keys in its first column {key_column!r} is a key of a served "
-                         "table; the first column must hold the keys.")
+        raise InputError(f"{source}: none of the keys in its first column {str(frame.columns[0])!r} is a key of a "
+                         "served table; the first column must hold the keys.")

@@ -137,7 +137,8 @@ class Health(BaseModel):
 class Colors(BaseModel):
     column: str
     categories: list[str]
-    codes: list[int] = Field(description="Category index per key in id order; -1 when the key has no value.")
+    codes: list[int] = Field(description="Category index of each key, in id order (values outside the most "
+                                         "common ones, and missing values, are the category \"other\").")
 
 
 class MapData(BaseModel):

@@ -5,7 +5,8 @@
 
 const PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
                  "#aec7e8", "#98df8a", "#c5b0d5", "#c49c94", "#f7b6d2"];
-const PLAIN = "#9aa5b1";   // points without a colour value
+const PLAIN = "#9aa5b1";   // points without a colour, and the "other" group
+const OTHER = "other";     // the group of values outside the most common ones (and of missing values)
 const PAD = 12;            // pixels between the map and the panel's edge
 const LABELS = 5;          // neighbours labelled by name on the map
 
@@ -84,7 +85,7 @@ async function loadColors() {
   if (!state.colors) return;
   state.colors.categories.forEach((name, i) => {
     const item = document.createElement("span");
-    item.style.setProperty("--c", PALETTE[i % PALETTE.length]);
+    item.style.setProperty("--c", name === OTHER ? PLAIN : PALETTE[i % PALETTE.length]);
     item.textContent = name;
     legend.append(item);
   });
@@ -113,12 +114,13 @@ function draw() {
   if (!state.map) return;
   const { at } = frame();
   const codes = state.colors ? state.colors.codes : null;
+  const other = state.colors ? state.colors.categories.indexOf(OTHER) : -1;
   const size = state.map.x.length > 20000 ? 1.5 : 2.5;
   context.globalAlpha = 0.7;
   for (let i = 0; i < state.map.x.length; i++) {
     const [px, py] = at(i);
     const code = codes ? codes[i] : -1;
-    context.fillStyle = code >= 0 ? PALETTE[code % PALETTE.length] : PLAIN;
+    context.fillStyle = code >= 0 && code !== other ? PALETTE[code % PALETTE.length] : PLAIN;
     context.fillRect(px - size / 2, py - size / 2, size, size);
   }
   highlight(at);
