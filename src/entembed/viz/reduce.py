@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
+from tqdm.auto import tqdm
 
 from ..embeddings import Embeddings
 from ..errors import InputError, MissingExtraError
@@ -155,9 +156,7 @@ def _umap(vectors: np.ndarray, metric: str, seed: int | None, quiet: bool, param
     return np.asarray(embedding, dtype=np.float32)
 
 
-def _progress(total: int, desc: str, quiet: bool):
-    from tqdm.auto import tqdm
-
+def _progress(total: int, desc: str, quiet: bool) -> tqdm:
     return tqdm(total=total, desc=desc, unit="iter", disable=quiet, file=sys.stderr)
 
 
@@ -190,8 +189,6 @@ def cache_path(source: str | os.PathLike, table: str, method: str, *, metric: st
 def _read_cache(path: Path, print_: str) -> np.ndarray | None:
     """The cached coordinates if the file exists and was made from the same table, else None."""
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="np") as handle:
             header = json.loads((handle.metadata() or {}).get("entembed", "{}"))
         if header.get("version") != _CACHE_VERSION or header.get("fingerprint") != print_:
