@@ -18,7 +18,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/entembed demo
 
+# The browser tests drive Debian's chromium; install it when missing (as root, as CI runs).
 test: $(STAMP)
+	command -v chromium >/dev/null || { test "$$(id -u)" = 0 && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium is missing and could not be installed: the browser tests will fail" >&2
 	$(BIN)/python -m pytest -q
 
 # Peers (Keras, implicit, gensim) in their own venv, never dependencies of entembed; torch pinned as ours.

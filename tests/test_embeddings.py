@@ -57,6 +57,29 @@ def test_vector_arithmetic_and_recommend():
     assert "a" not in [k for k, _ in emb.recommend(["a"], topn=4)]
 
 
+def test_recommend_with_weights_and_among_and_nearest_to_a_vector():
+    vectors = np.array([[1, 0], [0, 1], [1, 1], [-1, 0], [0.9, 0.1], [0.1, 0.9]], dtype=np.float32)
+    emb = Embeddings(vectors, ["a", "b", "ab", "neg_a", "near_a", "near_b"])
+    # weights 1 and 9: the mean of unit rows is (0.1, 0.9), exactly near_b's direction
+    found = emb.recommend(["a", "b"], topn=2, weights=[1, 9])
+    assert found[0] == ("near_b", pytest.approx(1.0))
+    assert [k for k, _ in emb.recommend(["a", "b"], topn=2, weights=[9, 1])] == ["near_a", "ab"]
+    # only among the candidates, the history never: near_a is closest of those to a
+    assert [k for k, _ in emb.recommend(["a"], topn=5, among=["neg_a", "near_a", "a", "b"])] == ["near_a", "b",
+                                                                                                 "neg_a"]
+    assert emb.recommend(["a"], among=["a"]) == []
+    # dot scores of a raw vector, with exclusion; a read-only row is accepted as the query
+    assert emb.nearest(emb.vectors[0], topn=2, metric="dot", exclude=["a"]) == [("ab", 1.0), ("near_a",
+                                                                                               pytest.approx(0.9))]
+    with pytest.raises(InputError, match=r"weights must be 2 finite numbers >= 0 \(one per history item\) with a "
+                                         r"positive sum. Got \[1, -1\] instead."):
+        emb.recommend(["a", "b"], weights=[1, -1])
+    with pytest.raises(InputError, match="weights must be 2 finite numbers"):
+        emb.recommend(["a", "b"], weights=[1])
+    with pytest.raises(KeyError, match="'zz' is not a known key"):
+        emb.recommend(["a"], among=["zz"])
+
+
 def test_container_protocol_and_errors(emb):
     assert len(emb) == 300 and "k5" in emb and "zz" not in emb
     assert emb.keys[:2] == ["k0", "k1"] and emb.dim == 8

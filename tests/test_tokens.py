@@ -46,6 +46,7 @@ def test_demo_recovers_the_effect_order(tmp_path, capsys):
     assert result["nearest_ok"] and result["farthest_ok"]
     out = capsys.readouterr().out
     assert "epoch  10  loss" in out and "epoch 100  loss" in out and "Embedding matrix" in out
+    assert f"Drew the outcome by token and the token embeddings in 2-D: {tmp_path / 'tokens' / 'tokens.png'}" in out
     model = load(result["folder"])
     assert len(model.history.epochs) == 100
     assert model.history.epochs[-1]["loss"] < 0.1 * model.history.epochs[0]["loss"]

@@ -622,6 +622,123 @@ def recommend_command(
     typer.echo("\n".join(f"{rank:>3}. {n:<{width}}  score {s:.4f}" for rank, (n, s) in enumerate(found, 1)))
 
 
+@app.command("serve")
+@user_errors
+def serve(models: list[Path] = typer.Argument(..., metavar="MODEL...", help="Model folders, each served under "
+                                                                            "its folder's name."),
+          host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (127.0.0.1: this machine only)."),
+          port: int = typer.Option(8000, "--port", help="TCP port."),
+          metadata: Optional[Path] = typer.Option(None, "--metadata", help="CSV, TSV or Parquet file: keys in the "
+                                                  "first column, the others colour the map."),
+          workers: int = typer.Option(1, "--workers", help="Worker processes (each loads the models once)."),
+          map_method: str = typer.Option("auto", "--map", help="The explorer's 2-D map: auto (a map cached in the "
+                                         "folder, else umap if installed, else pca), umap, tsne, pca or none."),
+          threads: int = typer.Option(1, "--threads", help="CPU threads per worker for one query (default 1: "
+                                      "concurrent queries run side by side instead)."),
+          quiet: bool = QuietOpt) -> None:
+    """Serve models over HTTP: the API under /v1 (described at /openapi.json) and the explorer page at /."""
+    from .serve.server import run
+
+    run(models, host=host, port=port, metadata=metadata, workers=workers, map_method=map_method, threads=threads,
+        quiet=quiet)
+
+
+TableOpt = typer.Option(None, "--table", help="Table to use (default: the first).")
+MethodOpt = typer.Option("umap", "--method", help="umap, tsne or pca (2-D maps are cached in MODEL/maps/).")
+MapMetricOpt = typer.Option("cosine", "--metric", help="cosine or euclidean.")
+MetadataOpt = typer.Option(None, "--metadata", help="CSV, TSV or Parquet keyed by its first column "
+                                                    "(default: the metadata saved in the model folder).")
+KeyColumnOpt = typer.Option(None, "--key-column", help="The metadata column holding the keys (default: the first).")
+PerplexityOpt = typer.Option(None, "--perplexity", help="t-SNE perplexity (default 30; needs 3x as many keys).")
+NeighborsOpt = typer.Option(None, "--n-neighbors", help="UMAP's n_neighbors (default 15).")
+
+
+def _map_params(method: str, perplexity: Optional[float], n_neighbors: Optional[int]) -> dict[str, Any]:
+    """The method's settings given on the command line; one meant for another method is refused."""
+    given = {"perplexity": perplexity, "n_neighbors": n_neighbors}
+    owner = {"perplexity": "tsne", "n_neighbors": "umap"}
+    for name, value in given.items():
+        if value is not None and owner[name] != method:
+            raise EntembedError(f"--{name.replace('_', '-')} is a setting of --method {owner[name]}; "
+                                f"the method is {method}.")
+    return {name: value for name, value in given.items() if value is not None}
+
+
+@app.command("plot")
+@user_errors
+def plot(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model folder, or a word2vec / Parquet vectors "
+                                                                    "file."),
+         output: Path = typer.Option(..., "-o", "--output", help="Picture to write: .png, .svg or .pdf."),
+         table: Optional[str] = TableOpt, method: str = MethodOpt, metric: str = MapMetricOpt,
+         color_by: Optional[str] = typer.Option(None, "--color-by", help="Metadata column to colour by."),
+         metadata: Optional[Path] = MetadataOpt, key_column: Optional[str] = KeyColumnOpt,
+         top: int = typer.Option(10, "--top", help="Colour the N most common values; the rest are 'other'."),
+         neighbors: list[str] = typer.Option([], "--neighbors", help="A key to highlight with its nearest keys, "
+                                                                     "found in the full space (repeatable)."),
+         k: int = typer.Option(10, "-k", help="How many neighbours to highlight."),
+         labels: int = typer.Option(0, "--labels", help="Name the N most connected keys (largest counts)."),
+         label: list[str] = typer.Option([], "--label", help="Name this key on the map (repeatable)."),
+         history: bool = typer.Option(False, "--history", help="Draw the training curves (history.json) instead."),
+         perplexity: Optional[float] = PerplexityOpt, n_neighbors: Optional[int] = NeighborsOpt,
+         seed: int = SeedOpt, quiet: bool = QuietOpt) -> None:
+    """Draw a 2-D map of a table (or, with --history, the training curves) to a PNG/SVG/PDF picture."""
+    from .viz.views import draw_history, draw_map
+
+    if history:
+        written = draw_history(model_dir, output)
+    else:
+        written = draw_map(model_dir, output, table=table, method=method, colour_by=color_by, metadata=metadata,
+                           key_column=key_column, neighbours=neighbors, k=k, labels=labels, label_keys=label,
+                           top=top, metric=metric, seed=seed, quiet=quiet,
+                           **_map_params(method, perplexity, n_neighbors))
+    typer.echo(f"wrote {written}")
+
+
+@app.command("map")
+@user_errors
+def html_map(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model folder, or a word2vec / Parquet "
+                                                                        "vectors file."),
+             output: Path = typer.Option(..., "-o", "--output", help="HTML file to write (works offline)."),
+             table: Optional[str] = TableOpt, method: str = MethodOpt, metric: str = MapMetricOpt,
+             color_by: Optional[str] = typer.Option(None, "--color-by", help="Metadata column coloured first."),
+             metadata: Optional[Path] = MetadataOpt, key_column: Optional[str] = KeyColumnOpt,
+             k: int = typer.Option(10, "-k", help="Neighbours stored per key for the search box."),
+             perplexity: Optional[float] = PerplexityOpt, n_neighbors: Optional[int] = NeighborsOpt,
+             seed: int = SeedOpt, quiet: bool = QuietOpt) -> None:
+    """Write an interactive map: hover for metadata, colour by a column, search a key to see its neighbours."""
+    from .viz.html import write_html_map
+
+    written = write_html_map(model_dir, output, table=table, method=method, metadata=metadata,
+                             key_column=key_column, colour_by=color_by, k=k, metric=metric, seed=seed, quiet=quiet,
+                             **_map_params(method, perplexity, n_neighbors))
+    typer.echo(f"wrote {written}")
+
+
+@app.command("export")
+@user_errors
+def export(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model folder, or a word2vec / Parquet "
+                                                                      "vectors file."),
+           fmt: str = typer.Option(..., "--format", help="tensorboard, projector, word2vec, word2vec-binary or "
+                                                         "parquet."),
+           output: Path = typer.Option(..., "-o", "--output", help="File (word2vec, parquet) or new folder "
+                                                                   "(tensorboard, projector) to write."),
+           table: Optional[str] = TableOpt, metadata: Optional[Path] = MetadataOpt,
+           key_column: Optional[str] = KeyColumnOpt) -> None:
+    """Export a table's vectors (and metadata) for TensorBoard's projector, gensim / word2vec tools or Parquet.
+
+    word2vec files separate a key from its numbers with a space, so whitespace inside a key is written as
+    '_' (as gensim's Phrases joins multi-word keys); keys that would then collide are refused.
+    """
+    from .export import check_output, export_table, open_table
+    from .viz.views import table_metadata
+
+    check_output(fmt, output)
+    name, embeddings = open_table(model_dir, table)
+    meta = table_metadata(model_dir, embeddings, metadata, key_column=key_column)
+    written = export_table(embeddings, fmt, output, meta, tag=name)
+    typer.echo(f"wrote {len(embeddings):,} x {embeddings.dim} vectors of {name!r} as {fmt} to {written}")
+
+
 def main() -> None:
     """Entry point of the `entembed` script and `python -m entembed`."""
     app(prog_name="entembed")

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, MissingExtraError
 
 __all__ = ["run_demo", "DEMOS", "books_demo", "tokens_demo"]
 
@@ -46,10 +47,33 @@ def books_demo(output: Path | None = None, *, quiet: bool = False, seed: int = 0
     print(f"genre@10 (share of each book's 10 nearest books with its planted genre): {agreement:.3f} "
           f"(random neighbours: {chance:.3f}, {agreement / chance:.1f}x)")
     folder = output or Path("models") / "demo-books"
-    save_model(model, folder)
+    genres = pd.DataFrame({"book": books.keys, "genre": np.asarray(graph.genres, dtype=object)[graph.book_genre]})
+    save_model(model, folder, attachments={"metadata.csv": genres.to_csv(index=False)})
     print(f"Saved the model to {folder}/; try: entembed neighbors {folder} \"{books.keys[0]}\" -k 5")
+    picture = _books_map(folder, books, genres["genre"])
     print(f"Done in {time.perf_counter() - started:.1f}s.")
-    return {"genre_at_10": agreement, "chance": chance, "folder": folder, "history": history}
+    return {"genre_at_10": agreement, "chance": chance, "folder": folder, "history": history, "map": picture}
+
+
+def _books_map(folder: Path, books, genres: "pd.Series") -> Path | None:
+    """The map of every book by PCA (instant, and cached in the model folder), coloured by planted genre;
+    the printed command draws the UMAP map, which separates the genres far better but takes a minute or
+    more. Skipped without the viz extra."""
+    from .viz.plot import plot_map
+    from .viz.reduce import map_coordinates
+
+    started = time.perf_counter()
+    try:
+        coordinates = map_coordinates(folder, "books", "pca", embeddings=books)
+        picture = plot_map(coordinates, books.keys, Path(folder) / "map.png", colour_by=genres, top=12,
+                           title=f"PCA of the {len(books):,} books (cosine), coloured by planted genre")
+    except MissingExtraError as exc:
+        print(f"No map drawn: {exc}")
+        return None
+    print(f"Drew the map of the books in {time.perf_counter() - started:.1f}s: {picture}\n"
+          f"UMAP separates the genres better (a minute or more): "
+          f"entembed plot {folder} --color-by genre -o books-map.png")
+    return picture
 
 
 def tokens_demo(output: Path | None = None, *, quiet: bool = False, seed: int = 0, **sizes) -> dict:
@@ -99,6 +123,14 @@ def tokens_demo(output: Path | None = None, *, quiet: bool = False, seed: int = 
     print(f"Spearman(embedding distance, |effect difference|) over all token pairs: {rho:.3f}")
     folder = output or Path("models") / "demo-tokens"
     save_model(model, folder)
+    from .viz.plot import plot_token_study
+
+    try:
+        outcomes = [study.y[study.tokens == t] for t in range(len(study.keys))]
+        picture = plot_token_study(study.keys, outcomes, study.effects, vectors, Path(folder) / "tokens.png")
+        print(f"Drew the outcome by token and the token embeddings in 2-D: {picture}")
+    except MissingExtraError as exc:
+        print(f"No picture drawn: {exc}")
     print(f"Saved the model to {folder}/ (history.json holds the loss curve); try: "
           f"entembed neighbors {folder} \"{study.keys[top]}\" --table token --metric euclidean -k 4")
     print(f"Done in {time.perf_counter() - started:.1f}s.")

@@ -163,22 +163,43 @@ class Embeddings:
                                                 farthest=farthest)
         return [(self.vocab.keys[i], float(s)) for i, s in zip(ids[0], scores[0])]
 
-    def recommend(self, history: Sequence[Key], topn: int = 10, *, metric: str = "cosine",
-                  recency: float = 1.0) -> list[tuple[str, float]]:
+    def recommend(self, history: Sequence[Key], topn: int = 10, *, metric: str = "cosine", recency: float = 1.0,
+                  weights: Sequence[float] | None = None, among: Iterable[Key] | None = None
+                  ) -> list[tuple[str, float]]:
         """Keys to suggest after a user's interactions ``history`` (oldest first): the neighbours of the
         weighted mean of their vectors, later items weighing ``1/recency`` times more each step back
-        (``recency=1`` weighs all alike); items in the history are never suggested."""
+        (``recency=1`` weighs all alike), or by ``weights`` (one per item) when given; items in the history
+        are never suggested, and with ``among`` only those keys are."""
         ids = self.ids(history)
         if len(ids) == 0:
             raise InputError("history must name at least one key.", param="history")
-        if not recency >= 1.0:
-            raise InputError(f"recency must be >= 1. Got {recency!r} instead.", param="recency")
-        weights = recency ** -np.arange(len(ids))[::-1].astype(np.float64)
+        if weights is None:
+            if not recency >= 1.0:
+                raise InputError(f"recency must be >= 1. Got {recency!r} instead.", param="recency")
+            weights = recency ** -np.arange(len(ids))[::-1].astype(np.float64)
+        else:
+            weights = _check_weights(weights, len(ids))
         rows = self.unit_vectors if metric == "cosine" else self.vectors
         vector = (weights[:, None] * rows[ids]).sum(0) / weights.sum()
-        found, scores = self.index(metric).search(vector[None, :].astype(np.float32), topn,
-                                                  exclude=np.unique(ids)[None, :])
-        return [(self.vocab.keys[i], float(s)) for i, s in zip(found[0], scores[0])]
+        return self.nearest(vector.astype(np.float32), topn, metric=metric, exclude=ids, among=among)
+
+    def nearest(self, vector: np.ndarray, topn: int = 10, *, metric: str = "cosine", exclude: Iterable[Key] = (),
+                among: Iterable[Key] | None = None) -> list[tuple[str, float]]:
+        """The ``topn`` keys closest to ``vector`` as (key, score), closest first: never those in ``exclude``,
+        and only those in ``among`` when it is given (a candidate set, searched exactly)."""
+        excluded = np.unique(self.ids(exclude))
+        vector = np.array(vector, dtype=np.float32)  # a writable copy: torch refuses read-only rows
+        if among is None:
+            found, scores = self.index(metric).search(vector[None, :], topn,
+                                                      exclude=excluded[None, :] if len(excluded) else None)
+            found = found[0]
+        else:
+            candidates = np.setdiff1d(self.ids(among), excluded)
+            if len(candidates) == 0:
+                return []
+            local, scores = ExactIndex(self.vectors[candidates], check_metric(metric)).search(vector[None, :], topn)
+            found = candidates[local[0]]
+        return [(self.vocab.keys[i], float(s)) for i, s in zip(found, scores[0])]
 
     def similarity(self, a: Key, b: Key, metric: str = "cosine") -> float:
         """Cosine similarity, dot product or euclidean distance between two keys."""
@@ -193,3 +214,15 @@ class Embeddings:
             return 1.0
         norms = np.linalg.norm(va) * np.linalg.norm(vb)
         return float(np.clip(va @ vb / norms, -1.0, 1.0)) if norms > 0 else 0.0
+
+
+def _check_weights(weights: Sequence[float], n: int) -> np.ndarray:
+    """``weights`` as float64 if they are n finite numbers >= 0 with a positive sum."""
+    try:
+        values = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = np.full(0, np.nan)
+    if values.shape != (n,) or not np.isfinite(values).all() or (values < 0).any() or not values.sum() > 0:
+        raise InputError(f"weights must be {n} finite numbers >= 0 (one per history item) with a positive sum. "
+                         f"Got {weights!r} instead.")
+    return values

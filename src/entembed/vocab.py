@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import difflib
+import heapq
 import json
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import InputError, ModelFileError, UnknownKeyError, check_positive_int
 
@@ -69,17 +73,59 @@ class Vocab:
         except KeyError:
             raise UnknownKeyError(self.unknown_key_message(key)) from None
 
-    def unknown_key_message(self, key: str) -> str:
-        """The message for an unknown key: the key, and the closest known keys to suggest."""
+    def unknown_key_message(self, key: str, close: list[str] | None = None) -> str:
+        """The message for an unknown key: the key, and the closest known keys to suggest (``close``, when
+        the caller has them already)."""
         label = f" in {self.name!r}" if self.name else ""
-        close = self.suggest(str(key))
+        close = self.suggest(str(key)) if close is None else close
         hint = f" Did you mean: {', '.join(repr(c) for c in close)}?" if close else ""
         return f"{key!r} is not a known key{label} ({len(self)} keys).{hint}"
 
-    def suggest(self, key: str, n: int = 3) -> list[str]:
-        """The known keys closest to ``key`` (case-insensitive similarity)."""
-        lowered = {k.lower(): k for k in reversed(self.keys)}
-        return [lowered[m] for m in difflib.get_close_matches(key.lower(), list(lowered), n=n, cutoff=0.6)]
+    def suggest(self, key: str, n: int = 3, cutoff: float = 0.6) -> list[str]:
+        """The known keys closest to ``key`` ignoring case, exactly as ``difflib.get_close_matches`` ranks
+        them, but fast on large vocabs: a bound on difflib's ratio from character counts (vectorised over
+        all keys) orders the keys, and the exact ratio is computed only while the bound can still beat the
+        n-th best (milliseconds instead of a second for 37,000 similar titles)."""
+        originals, lowered, counts, lengths = self._suggest_table
+        word = str(key).lower()
+        total = lengths + len(word)
+        shared = np.minimum(counts, _char_counts([word])[0]).sum(1)
+        bound = np.where(total > 0, 2.0 * shared / np.maximum(total, 1), 1.0)  # >= quick_ratio >= ratio
+        matcher = difflib.SequenceMatcher()
+        matcher.set_seq2(word)
+        best: list[tuple[float, str, int]] = []  # a min-heap of the n best (score, key, row) so far
+        for i in np.argsort(-bound, kind="stable"):
+            if bound[i] < (best[0][0] if len(best) == n else cutoff):
+                break
+            matcher.set_seq1(lowered[i])
+            score = matcher.ratio()
+            if score >= cutoff:
+                (heapq.heappush if len(best) < n else heapq.heappushpop)(best, (score, lowered[i], i))
+        return [originals[i] for _, _, i in sorted(best, reverse=True)]
+
+    @cached_property
+    def _suggest_table(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+        """Distinct lower-cased keys (the most frequent original for each), their character counts by
+        bucket, and their lengths."""
+        first = {}
+        for k in self.keys:
+            first.setdefault(k.lower(), k)
+        lowered = list(first)
+        return list(first.values()), lowered, _char_counts(lowered), np.array([len(k) for k in lowered])
+
+    def complete(self, text: str, limit: int = 10) -> np.ndarray:
+        """Ids of up to ``limit`` keys containing ``text``, ignoring case, for an autocomplete: keys that start
+        with it first, then the others, each group most frequent first (ties by id)."""
+        check_positive_int("limit", limit)
+        needle = pc.utf8_lower(pa.scalar(str(text), pa.string())).as_py()
+        hits = np.flatnonzero(pc.match_substring(self._lowered, needle).to_numpy(zero_copy_only=False))
+        starts = pc.starts_with(self._lowered, needle).to_numpy(zero_copy_only=False)[hits]
+        return hits[np.lexsort((hits, -self.counts[hits], ~starts))[:limit]]
+
+    @cached_property
+    def _lowered(self) -> pa.Array:
+        """The keys lower-cased, as an Arrow array (vectorised substring search)."""
+        return pc.utf8_lower(pa.array(self.keys, pa.string()))
 
     def encode(self, values: Iterable[str] | np.ndarray | pd.Series, *, unknown: str = "raise",
                what: str = "key") -> np.ndarray:
@@ -124,3 +170,15 @@ class Vocab:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"{path}: not valid JSON ({exc}).") from None
         return cls.from_dict(data, source=str(path))
+
+
+_BUCKETS = 64  # characters are counted by code point modulo this; collisions only loosen the bound
+
+
+def _char_counts(words: list[str]) -> np.ndarray:
+    """(len(words), _BUCKETS) counts of each word's characters by bucket (uint16, one vectorised pass)."""
+    lengths = np.array([len(w) for w in words], dtype=np.int64)
+    points = np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    rows = np.repeat(np.arange(len(words)), lengths)
+    counts = np.bincount(rows * _BUCKETS + points % _BUCKETS, minlength=len(words) * _BUCKETS)
+    return np.minimum(counts, np.iinfo(np.uint16).max).astype(np.uint16).reshape(len(words), _BUCKETS)
