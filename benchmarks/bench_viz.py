@@ -37,7 +37,7 @@ def make_data(kind: str, n: int, dim: int) -> tuple[Path, Path]:
         from entembed import PairModel, Trainer, planted_books
 
         graph = planted_books(seed=0)
-        model = PairModel.for_pairs(graph.pairs, seed=0)
+        model = PairModel.for_data(graph.pairs, seed=0)
         Trainer(seed=0, quiet=True).fit(model, graph.pairs)
         vectors, labels = model.tables["books"].vectors, graph.book_genre
     else:

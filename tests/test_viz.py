@@ -24,7 +24,7 @@ Image = pytest.importorskip("PIL.Image", reason="pillow is in the test extra")
 def model(tmp_path_factory):
     """A small trained model whose folder carries the planted genres as metadata.csv."""
     graph = planted_books(n_books=400, n_links=500, n_pairs=8000, n_genres=4, noise=0.05, seed=4)
-    model = PairModel.for_pairs(graph.pairs, seed=0)
+    model = PairModel.for_data(graph.pairs, seed=0)
     Trainer(seed=0, quiet=True, epochs=4, validation=0.1).fit(model, graph.pairs)
     genres = np.asarray(graph.genres, dtype=object)[graph.book_genre]
     frame = pd.DataFrame({"book": graph.pairs.left_vocab.keys, "genre": genres, "shelf": "A"})

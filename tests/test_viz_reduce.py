@@ -24,7 +24,7 @@ def clusters(n_per: int = 40, n_clusters: int = 4, dim: int = 12, seed: int = 0)
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory):
     graph = planted_books(n_books=300, n_links=400, n_pairs=5000, n_genres=4, seed=2)
-    model = PairModel.for_pairs(graph.pairs, seed=0)
+    model = PairModel.for_data(graph.pairs, seed=0)
     Trainer(seed=0, quiet=True, epochs=2).fit(model, graph.pairs)
     return save_model(model, tmp_path_factory.mktemp("viz") / "model")
 
@@ -90,7 +90,7 @@ def test_cache_is_reused_and_recomputed_when_the_table_changed(model_folder, tmp
 
     # Another table under the same folder name (the model retrained, an old maps/ copied back): recomputed.
     graph = planted_books(n_books=300, n_links=400, n_pairs=5000, n_genres=4, seed=5)
-    other = PairModel.for_pairs(graph.pairs, seed=1)
+    other = PairModel.for_data(graph.pairs, seed=1)
     Trainer(seed=1, quiet=True, epochs=1).fit(other, graph.pairs)
     retrained = save_model(other, tmp_path / "model")
     shutil.copytree(model_folder / "maps", retrained / "maps")
