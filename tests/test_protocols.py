@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from entembed import Embeddings, Pairs, Vocab, train_pairs
+from conftest import run_cli as run_process
+from entembed import Embeddings, Pairs, Vocab, save_model, train_pairs
 from entembed.data.sequences import read_interactions
 from entembed.data.splits import kfold_splits, leave_last_out_split, random_split, sample_negatives
 from entembed.errors import InputError
@@ -246,3 +247,24 @@ def test_a_table_model_cannot_rank_items(tmp_path):
     frame.to_csv(tmp_path / "rows.csv", index=False)
     result = run_cli("evaluate", tmp_path / "t", "--holdout", tmp_path / "rows.csv", "--user", "user", "--item", "item")
     assert result.exit_code == 2 and "error: a 'table' model cannot rank items" in result.stderr
+
+
+def test_cli_recommend_for_a_new_user_folded_in_from_its_links(tmp_path, graph_model):
+    graph, split, model = graph_model
+    folder = save_model(model, tmp_path / "model")
+    pairs = graph.pairs
+    # each link's genre: the most common genre of the books linking to it
+    counts = np.zeros((len(pairs.right_vocab), len(graph.genres)), np.int64)
+    np.add.at(counts, (pairs.right, graph.book_genre[pairs.left]), 1)
+    link_genre = counts.argmax(1)
+    book = 0
+    links = pairs.right[pairs.left == book][:8]
+    names = pairs.right_vocab.decode(links)
+    result = run_process("recommend", folder, "--user", "Newcomer", "--links", ",".join(names), "-k", "10", "--json")
+    assert result.returncode == 0, result.stderr
+    found = [item["key"] for item in json.loads(result.stdout)["items"]]
+    assert len(found) == 10 and not set(found) & set(names)   # the user's own links are not recommended back
+    same = np.mean(link_genre[pairs.right_vocab.encode(found)] == graph.book_genre[book])
+    assert same >= 0.5, same   # chance: 1 in 8 genres
+    bad = run_process("recommend", folder, "--user", "Newcomer", "--links", "no such link")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1

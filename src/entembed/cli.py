@@ -589,6 +589,10 @@ def recommend_command(
         k: int = typer.Option(10, "-k", "--k", help="How many recommendations."),
         exclude_seen: Optional[Path] = typer.Option(None, "--exclude-seen", help="Pair model: a file of pairs (the "
                                                      "training data) whose items are not recommended again."),
+        links: Optional[str] = typer.Option(None, "--links", metavar="A,B,...",
+                                            help="Pair model: the items --user is linked to; the user is folded in "
+                                                 "from them first (in memory, not saved), so it may be new. They "
+                                                 "are not recommended back."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
     """Recommend items: right keys for a left key (--user), or the next items after a history (--history)."""
     from .data.files import read_table
@@ -612,8 +616,16 @@ def recommend_command(
         if exclude_seen is not None and model.kind == "pair":
             seen, _ = holdout_pairs(model, read_table(exclude_seen), model.config.left_name, model.config.right_name,
                                     source=str(exclude_seen))
-        query = {"user": user}
-        found = recommend_for_user(model, user, k, seen=seen)
+        query, known = {"user": user}, []
+        if links is not None:
+            if model.kind != "pair":
+                raise EntembedError(f"--links folds a new --user in from its items: it needs a pair model; "
+                                    f"{model_dir} is a {model.kind!r} model.")
+            from .foldin import fold_in_key
+
+            known = _names("--links", links)
+            model, _ = fold_in_key(model, user, known)
+        found = recommend_for_user(model, user, k, seen=seen, exclude=known)
     if as_json:
         typer.echo(json.dumps({**query, "k": k, "items": [{"key": n, "score": s} for n, s in found]},
                               ensure_ascii=False))

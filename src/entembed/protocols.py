@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -330,10 +330,10 @@ def metadata_quality(embeddings: Embeddings, frame: pd.DataFrame, *, key: str, c
     return result
 
 
-def recommend_for_user(model: PairModel, user: str, k: int = 10, *, seen: Pairs | None = None
-                       ) -> list[tuple[str, float]]:
+def recommend_for_user(model: PairModel, user: str, k: int = 10, *, seen: Pairs | None = None,
+                       exclude: Sequence[str] = ()) -> list[tuple[str, float]]:
     """The ``k`` right keys a pair model scores highest for the left key ``user``, without those ``seen``
-    pairs with it (e.g. the training data)."""
+    pairs with it (e.g. the training data) and without the right keys in ``exclude``."""
     if not isinstance(model, PairModel):
         raise InputError(f"recommending for a user needs a pair model (left key -> right keys); this is a "
                          f"{model.kind!r} model" + (" (give its history with --history)." if
@@ -346,5 +346,7 @@ def recommend_for_user(model: PairModel, user: str, k: int = 10, *, seen: Pairs 
     scores = model.score_all(np.array([uid]))[0].astype(np.float64)
     if seen is not None:
         scores[seen.right[seen.left == uid]] = -np.inf
+    excluded = model.right_vocab.encode(list(exclude), unknown="ignore")
+    scores[excluded[excluded >= 0]] = -np.inf
     top = np.argsort(-scores, kind="stable")[:k]
     return [(model.right_vocab.keys[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
