@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -102,13 +103,32 @@ def _pair_setup(*, dim, score, loss, negatives, sampling, shared: bool = False, 
     return settings, PairConfig.preset(preset, **chosen)
 
 
-def _train_pairs_and_save(pairs, output: Path, settings, config, attachments: dict[str, str] | None = None) -> None:
+def _train_pairs_and_save(pairs, output: Path, settings, config, attachments: dict[str, str] | None = None,
+                          on_checkpoint=None, resume=None) -> None:
     from .api import train_pairs
     from .storage import save_model
 
-    model = train_pairs(pairs, config=config, settings=settings)
+    model = train_pairs(pairs, config=config, settings=settings, on_checkpoint=on_checkpoint, resume=resume)
     save_model(model, output, attachments=attachments)
     report_training(model, output)
+
+
+def _run_checkpoints(file: Path, output: Path, run: Optional[Path], settings, config, options: dict):
+    """(checkpoint writer, state to resume from) of a `train pairs` run, each None when not asked for; a
+    checkpoint of another run, or a new run into an unfinished one's folder, is refused before any reading."""
+    from .checkpoints import RunCheckpoint, check_no_unfinished_run, data_identity, read_checkpoint, run_identity
+    from .storage import CHECKPOINT_FOLDER
+
+    if run is None:
+        check_no_unfinished_run(output)
+        if settings.checkpoint_every is None:
+            return None, None
+    identity = run_identity("pair", config, settings, data_identity(file, **options))
+    state = read_checkpoint(run, identity) if run is not None else None
+    if state is not None and not settings.quiet:
+        typer.echo(f"resuming the run in {run} at epoch {state.epoch}, step {state.step}")
+    writer = RunCheckpoint(output / CHECKPOINT_FOLDER, identity) if settings.checkpoint_every else None
+    return writer, state
 
 
 @train_app.command("pairs")
@@ -120,10 +140,18 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 output: Optional[Path] = typer.Option(None, "-o", "--output",
                                                       help="Model folder to write (default: model, or the "
                                                            "--resume folder, replaced once the new one is saved)."),
-                resume: Optional[Path] = typer.Option(None, "--resume", metavar="MODEL",
-                                                      help="Train this saved pair model further on FILE: new keys "
-                                                           "are added, old vectors and optimizer state kept; its "
-                                                           "dim, score, loss and sampling are used."),
+                resume: Optional[Path] = typer.Option(None, "--resume", metavar="FOLDER",
+                                                      help="An unfinished run's folder (a checkpoint/ inside, see "
+                                                           "--checkpoint-every): continue that run exactly; give "
+                                                           "FILE and the options it was started with. A finished "
+                                                           "pair model: train it further on FILE: new keys are "
+                                                           "added, old vectors and optimizer state kept; its dim, "
+                                                           "score, loss and sampling are used."),
+                checkpoint_every: Optional[str] = typer.Option(None, "--checkpoint-every", metavar="N",
+                                                               help="Save the run's state to OUTPUT/checkpoint/ "
+                                                                    "every N steps ('N epochs': every N epochs), "
+                                                                    "so that --resume OUTPUT continues it after a "
+                                                                    "kill; gone once the model is saved."),
                 min_count: int = typer.Option(1, "--min-count", help="Drop keys seen fewer times."),
                 sum_duplicates: bool = typer.Option(False, "--sum-duplicates", help="Sum repeated pairs into a weight."),
                 shared: bool = typer.Option(False, "--shared", help="One table for both columns."),
@@ -139,18 +167,29 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
     from .data.parquet_pairs import read_pairs_parquet
     from .data.pairs import read_pairs
 
+    from .checkpoints import find_checkpoint
+    from .train import parse_every
+
+    every, unit = parse_every(checkpoint_every) if checkpoint_every is not None else (None, "steps")
     settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
                                    loss=loss, negatives=negatives, sampling=sampling, threads=threads,
-                                   shared=shared, l2=l2, preset=preset)
-    model = None
-    if resume is not None:
+                                   shared=shared, l2=l2, preset=preset, checkpoint_every=every,
+                                   checkpoint_unit=unit)
+    model, run = None, find_checkpoint(resume) if resume is not None else None
+    if resume is not None and run is None:
         from .storage import load
 
+        if every is not None:
+            raise EntembedError(f"--checkpoint-every: {resume} holds no unfinished run; training a finished model "
+                                "further (--resume MODEL) writes no checkpoints.")
         model = load(resume)
         shared = getattr(model, "config", None) is not None and bool(getattr(model.config, "shared", False))
     options = dict(left=left, right=right, weight=weight, min_count=min_count,
                    duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)
+    if model is None:
+        output = output or (run.parent if run is not None else Path("model"))
+        writer, state = _run_checkpoints(file, output, run, settings, config, options)
     if file.suffix.lower() in (".parquet", ".pq"):  # read in chunks, with progress: one copy of the pairs
         pairs = read_pairs_parquet(file, progress=not quiet, **options)
     else:
@@ -158,7 +197,9 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
     if not quiet:
         typer.echo(f"read {pairs!r}")
     if model is None:
-        _train_pairs_and_save(pairs, output or Path("model"), settings, config)
+        _train_pairs_and_save(pairs, output, settings, config, on_checkpoint=writer, resume=state)
+        if run is not None and run.exists():  # resumed into another folder: the finished run needs it no more
+            shutil.rmtree(run)
         return
     from .foldin import attachments_of, train_more
     from .storage import save_model

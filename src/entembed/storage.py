@@ -29,11 +29,13 @@ from .train import History, TrainSettings
 from .version import __version__
 from .vocab import Vocab
 
-__all__ = ["save_model", "load", "Checkpoint", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "load", "Checkpoint", "check_replaceable", "FORMAT", "FORMAT_VERSION", "CHECKPOINT_FOLDER"]
 
 FORMAT = "entembed-model"
 FORMAT_VERSION = 1
 OPTIMIZER_FILE = "optimizer.safetensors"
+#: The subfolder where a run with checkpoints keeps the state of an unfinished run (entembed.checkpoints).
+CHECKPOINT_FOLDER = "checkpoint"
 
 
 def _vocab_files(tables: list[str]) -> dict[str, str]:
@@ -62,7 +64,7 @@ def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: An
     ``attachments`` maps extra file names to text saved with the model (e.g. the books' infobox metadata).
     """
     folder = Path(folder).resolve()
-    _check_replaceable(folder)
+    check_replaceable(folder)
     settings = settings if settings is not None else getattr(model, "train_settings", None)
     weights, vocabs = model.table_weights(), model.vocabs()
     files = _vocab_files(list(vocabs))
@@ -94,19 +96,21 @@ class Checkpoint:
 
     def __init__(self, model: EmbeddingModel, folder: str | os.PathLike):
         self.model, self.folder = model, Path(folder)
-        _check_replaceable(self.folder.resolve())  # refuse a bad folder before training, not after an epoch
+        check_replaceable(self.folder.resolve())  # refuse a bad folder before training, not after an epoch
 
     def __call__(self, epoch: int, record: dict) -> None:
         save_model(self.model, self.folder)
 
 
-def _check_replaceable(folder: Path) -> None:
-    """Refuse to overwrite anything but an empty folder or an earlier entembed model folder."""
+def check_replaceable(folder: Path) -> None:
+    """Refuse to overwrite anything but an empty folder, an earlier entembed model folder, or the folder of
+    an unfinished run (its checkpoint, and what an interrupted checkpoint write left)."""
     if not folder.exists():
         return
     if not folder.is_dir():
         raise ModelFileError(f"{folder}: exists and is not a folder; choose another output path.")
-    if any(folder.iterdir()) and not _is_model_folder(folder):
+    run = [p for p in folder.iterdir() if p.name == CHECKPOINT_FOLDER or p.name.startswith(f".{CHECKPOINT_FOLDER}.")]
+    if len(run) < len(list(folder.iterdir())) and not _is_model_folder(folder):
         raise ModelFileError(f"{folder}: exists and is not an entembed model folder; refusing to replace it.")
 
 
