@@ -105,12 +105,14 @@ class Trainer:
             self.settings = TrainSettings(**{**asdict(settings), **overrides})
 
     def fit(self, model: EmbeddingModel, data: Any, *, validation: Any = None,
-            on_epoch: EpochCallback | Sequence[EpochCallback] = ()) -> History:
+            on_epoch: EpochCallback | Sequence[EpochCallback] = (),
+            wrap_task: Callable[[TrainingTask, np.random.Generator], TrainingTask] | None = None) -> History:
         """Train ``model`` on ``data``; returns the History, also stored as ``model.history``.
 
         ``validation`` is data the caller held out itself (say, before fitting vocabs); otherwise
         ``settings.validation`` of the units is held out here, as the model says. ``on_epoch`` is called after
-        every epoch (a checkpoint, a report).
+        every epoch (a checkpoint, a report). ``wrap_task`` wraps the model's task (given the Trainer's random
+        generator) before training: distributed training syncs the processes' updates that way.
         """
         s = self.settings
         optimizer, lr = s.optimizer_for(model)
@@ -126,6 +128,7 @@ class Trainer:
         try:
             with _thread_count(s.threads):
                 task = model.training_task(data, validation, optimizer=optimizer, lr=lr, rng=rng)
+                task = wrap_task(task, rng) if wrap_task is not None else task
                 model.train_settings = replace(s, optimizer=optimizer, lr=lr)  # saved with the model: what ran
                 return self._fit(model, task, rng, callbacks)
         finally:
