@@ -111,6 +111,16 @@ def _train_pairs_and_save(pairs, output: Path, settings, config, attachments: di
     report_training(model, output)
 
 
+def _train_pairs_distributed(pairs, output: Path, settings, config, sync_every: int, timeout: float) -> None:
+    from .distributed import launched, train_pairs_distributed
+    from .storage import save_model
+
+    model = train_pairs_distributed(pairs, config=config, settings=settings, sync_every=sync_every, timeout=timeout)
+    if launched()[0] == 0:  # process 0 writes the folder
+        save_model(model, output)
+        report_training(model, output)
+
+
 @train_app.command("pairs")
 @user_errors
 def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON file of pairs."),
@@ -134,10 +144,22 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 threads: Optional[int] = ThreadsOpt,
                 l2: float = typer.Option(0.0, "--l2", help="Weight decay of the rows each step touches (0: off)."),
                 preset: Optional[str] = typer.Option(None, "--preset", help="Named settings for options left at "
-                                                     "their defaults: recommend (user -> item pairs).")) -> None:
-    """Learn left and right embeddings from (left, right) pairs in FILE (Parquet is read in chunks)."""
+                                                     "their defaults: recommend (user -> item pairs)."),
+                sync_every: int = typer.Option(1, "--sync-every", help="Under torchrun: steps between the "
+                                               "processes' syncs (1: as one process; more: fewer bytes sent)."),
+                timeout: float = typer.Option(300.0, "--timeout", help="Under torchrun: seconds to wait for the "
+                                              "other processes before stopping with an error.")) -> None:
+    """Learn left and right embeddings from (left, right) pairs in FILE (Parquet is read in chunks). Started
+    by torchrun with several processes, each trains its share of the pairs and process 0 saves the model."""
     from .data.parquet_pairs import read_pairs_parquet
     from .data.pairs import read_pairs
+    from .distributed import launched
+
+    ranked = launched()
+    if ranked is not None and resume is not None:
+        raise InputError("--resume does not run under torchrun yet: train it further in one process.",
+                         param="resume")
+    leader = ranked is None or ranked[0] == 0
 
     settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
@@ -152,11 +174,14 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
     options = dict(left=left, right=right, weight=weight, min_count=min_count,
                    duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)
     if file.suffix.lower() in (".parquet", ".pq"):  # read in chunks, with progress: one copy of the pairs
-        pairs = read_pairs_parquet(file, progress=not quiet, **options)
+        pairs = read_pairs_parquet(file, progress=not quiet and leader, **options)
     else:
         pairs = read_pairs(file, **options)
-    if not quiet:
+    if not quiet and leader:
         typer.echo(f"read {pairs!r}")
+    if ranked is not None:
+        _train_pairs_distributed(pairs, output or Path("model"), settings, config, sync_every, timeout)
+        return
     if model is None:
         _train_pairs_and_save(pairs, output or Path("model"), settings, config)
         return

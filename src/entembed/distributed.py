@@ -156,8 +156,8 @@ def connect(*, backend: str | None = None, timeout: float = DEFAULT_TIMEOUT, ini
 def shard(pairs: Pairs, rank: int, world: int) -> Pairs:
     """Process ``rank``'s share of ``pairs``: pair i when i % world == rank (shards differ by one pair at most)."""
     if len(pairs) < world:
-        raise InputError(f"{len(pairs)} pairs cannot be shared among {world} processes: process {len(pairs)} "
-                         f"(counting from 0) would have no pairs; use at most {len(pairs)} processes.")
+        raise InputError(f"{world} processes need at least {world} pairs; got {len(pairs)}: process {len(pairs)} "
+                         f"(counting from 0) would have none. Use at most {len(pairs)} processes.")
     return pairs.subset(np.arange(rank, len(pairs), world))
 
 
@@ -313,15 +313,25 @@ def fit_pairs(model: PairModel, own: Pairs, cluster: Cluster, settings: TrainSet
                                  wrap_task=lambda task, rng: SyncedPairTask(task, cluster, sync_every, rng))
 
 
-def train_pairs_distributed(pairs: Pairs, cluster: Cluster, *, config: PairConfig | None = None,
-                            settings: TrainSettings | None = None, sync_every: int = DEFAULT_SYNC_EVERY
-                            ) -> PairModel:
-    """The distributed ``api.train_pairs``: every process passes all the pairs (the same on each) and
-    trains its shard; the model returned is the same on every process."""
+def train_pairs_distributed(pairs: Pairs, *, config: PairConfig | None = None,
+                            settings: TrainSettings | None = None, sync_every: int = DEFAULT_SYNC_EVERY,
+                            timeout: float = DEFAULT_TIMEOUT) -> PairModel:
+    """``api.train_pairs`` in a process that torchrun started: every process passes all the pairs (the same
+    on each) and trains its shard with the others; the model returned is the same on every process."""
+    ranked = launched()
+    if ranked is None:
+        raise InputError("distributed training runs in processes started by torchrun (WORLD_SIZE >= 2); "
+                         f"got WORLD_SIZE={os.environ.get('WORLD_SIZE', 'unset')}.")
     settings = settings or TrainSettings()
-    own = shard(pairs, cluster.rank, cluster.world)
+    if settings.threads is None:  # torch's count follows OMP_NUM_THREADS, which torchrun sets to 1 by default
+        settings = replace(settings, threads=torch.get_num_threads())  # when processes share a machine
+    own = shard(pairs, *ranked)  # refused before any process waits for the others
     model = PairModel.for_data(pairs, config, seed=settings.seed)
-    fit_pairs(model, own, cluster, settings, sync_every=sync_every)
+    cluster = connect(timeout=timeout)
+    try:
+        fit_pairs(model, own, cluster, settings, sync_every=sync_every)
+    finally:
+        cluster.close()
     return model
 
 
