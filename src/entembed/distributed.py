@@ -38,7 +38,8 @@ import datetime
 import hashlib
 import math
 import os
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -83,13 +84,19 @@ class Cluster:
     backend: str
     device: torch.device
     timeout: float
-    sent_bytes: int = 0  # under the ring algorithms' cost (see ``_count``), for the bandwidth model
+    #: Bytes this process has sent, by collective, under the ring algorithms' costs (see ``_count``).
+    sent: dict[str, int] = field(default_factory=lambda: {"all_reduce": 0, "all_gather": 0, "broadcast": 0})
+    wait_seconds: float = 0.0  # spent inside collectives (sending, and waiting for slower processes)
+
+    @property
+    def sent_bytes(self) -> int:
+        return sum(self.sent.values())
 
     def all_sum(self, array: np.ndarray, what: str) -> np.ndarray:
         """The element-wise sum of ``array`` over the processes."""
         tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
         self._run(what, dist.all_reduce, tensor)
-        self._count(2 * (self.world - 1) / self.world * tensor.nbytes)  # reduce-scatter, then all-gather
+        self._count("all_reduce", 2 * (self.world - 1) / self.world * tensor.nbytes)  # reduce-scatter + gather
         return tensor.cpu().numpy()
 
     def all_gather(self, array: np.ndarray, what: str) -> np.ndarray:
@@ -97,7 +104,7 @@ class Cluster:
         tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
         out = torch.empty(self.world * tensor.numel(), dtype=tensor.dtype, device=self.device)
         self._run(what, dist.all_gather_single, out, tensor.reshape(-1))
-        self._count((self.world - 1) * tensor.nbytes)  # its own part passes every other process once
+        self._count("all_gather", (self.world - 1) * tensor.nbytes)  # its part passes every other process
         return out.cpu().numpy().reshape((self.world, *array.shape))
 
     def broadcast(self, array: np.ndarray, what: str) -> None:
@@ -105,7 +112,7 @@ class Cluster:
         tensor = torch.from_numpy(array).to(self.device)
         self._run(what, dist.broadcast, tensor, 0)
         if self.rank == 0:
-            self._count(tensor.nbytes)
+            self._count("broadcast", tensor.nbytes)
         if tensor.device.type != "cpu":  # on the CPU the tensor shares the array's memory
             array[...] = tensor.cpu().numpy()
 
@@ -114,8 +121,10 @@ class Cluster:
             dist.destroy_process_group()
 
     def _run(self, what: str, collective, *args) -> None:
+        started = time.perf_counter()
         try:
             collective(*args)
+            self.wait_seconds += time.perf_counter() - started
         except (RuntimeError, dist.DistError) as exc:
             cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise PeerLostError(
@@ -123,8 +132,8 @@ class Cluster:
                 f"{what} (a process died, hung for more than {self.timeout:g}s, or the network failed): "
                 f"{cause}") from None
 
-    def _count(self, nbytes: float) -> None:
-        self.sent_bytes += int(round(nbytes))
+    def _count(self, kind: str, nbytes: float) -> None:
+        self.sent[kind] += int(round(nbytes))
 
 
 def connect(*, backend: str | None = None, timeout: float = DEFAULT_TIMEOUT, init_method: str = "env://",
@@ -180,7 +189,8 @@ class SyncedPairTask:
         self.snapshots = [[array.copy() for array in arrays] for arrays in self._parts()]
         self.touched = [np.zeros(table.shape[0], bool) for table in task.tables]
         self.window_loss, self.window_samples, self.reported = 0.0, 0, 0
-        self.epoch_start_bytes = cluster.sent_bytes
+        self.syncs, self.sync_seconds = 0, 0.0  # this epoch's, reported with its validation metrics
+        self.epoch_start = (cluster.sent_bytes, cluster.wait_seconds)
 
     def _parts(self) -> list[list[np.ndarray]]:
         """Per table: the table, then its optimizer-state parts that are synced (in ``rules`` order)."""
@@ -197,7 +207,8 @@ class SyncedPairTask:
         steps = math.ceil(self.n_pairs / max(1, batch_size // self.group))
         share = math.ceil(len(self.task.train) / steps)
         own = self.task.batches(share * self.group, self.rng)
-        self.epoch_start_bytes = self.cluster.sent_bytes
+        self.syncs, self.sync_seconds = 0, 0.0
+        self.epoch_start = (self.cluster.sent_bytes, self.cluster.wait_seconds)
         for step in range(steps):
             yield next(own, None), (step + 1) % self.sync_every == 0 or step == steps - 1
 
@@ -215,7 +226,9 @@ class SyncedPairTask:
         if not sync:
             self.reported += samples
             return 0.0, samples
+        started = time.perf_counter()
         total_loss, total_samples = self._sync()
+        self.syncs, self.sync_seconds = self.syncs + 1, self.sync_seconds + time.perf_counter() - started
         reported, self.reported = self.reported, 0
         self.window_loss, self.window_samples = 0.0, 0
         return total_loss, total_samples - reported
@@ -274,15 +287,17 @@ class SyncedPairTask:
         return unions, counts
 
     def validate(self) -> dict[str, float]:
-        """Each process's validation metrics averaged by its held-out pairs, and the bytes this process
-        sent during the epoch (``sent_bytes``)."""
+        """Each process's validation metrics averaged by its held-out pairs; and this process's epoch: the
+        bytes it sent, its syncs, the seconds they took and the seconds of those inside collectives."""
         metrics = self.task.validate()
         held = 0 if self.task.val is None else len(self.task.val)
         names = sorted(metrics)
         sums = self.cluster.all_sum(np.array([held, *(held * metrics[n] for n in names)], np.float64),
                                     "validation")
         result = {name: float(value / sums[0]) for name, value in zip(names, sums[1:])}
-        return {**result, "sent_bytes": float(self.cluster.sent_bytes - self.epoch_start_bytes)}
+        sent, waited = self.epoch_start
+        return {**result, "sent_bytes": float(self.cluster.sent_bytes - sent), "syncs": float(self.syncs),
+                "sync_seconds": self.sync_seconds, "wait_seconds": self.cluster.wait_seconds - waited}
 
 
 def _columns(array: np.ndarray) -> np.ndarray:
