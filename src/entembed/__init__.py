@@ -7,9 +7,10 @@ Layers: each module imports only from its own layer or the ones below it, never 
 
     __main__, cli                         the command line: parses, calls the library, prints
     demo, sklearn, protocols              built-in demos; the scikit-learn transformer; evaluation protocols
-    api, foldin, checkpoints              train_pairs / train_table / train_text / train_next_item, predict_frame;
-                                          new keys for trained models (add_to_folder, train_more, fold_in_items);
-                                          checkpoints of an unfinished run, to resume it exactly after a kill
+    api, foldin, checkpoints,             train_pairs / train_table / train_text / train_next_item, predict_frame;
+    distributed                           new keys for trained models (add_to_folder, train_more, fold_in_items);
+                                          checkpoints of an unfinished run, to resume it exactly after a kill;
+                                          the pair model trained over processes (torchrun)
     storage                               model folders (save_model, load, Checkpoint)
     train                                 the one Trainer, TrainSettings, TrainState, History, the validation split
     models                                pair (+ pair_kernel), tabular, text, next_item, bags, heads, autograd,

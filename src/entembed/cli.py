@@ -131,6 +131,16 @@ def _run_checkpoints(file: Path, output: Path, run: Optional[Path], settings, co
     return writer, state
 
 
+def _train_pairs_distributed(pairs, output: Path, settings, config, sync_every: int, timeout: float) -> None:
+    from .distributed import launched, train_pairs_distributed
+    from .storage import save_model
+
+    model = train_pairs_distributed(pairs, config=config, settings=settings, sync_every=sync_every, timeout=timeout)
+    if launched()[0] == 0:  # process 0 writes the folder
+        save_model(model, output)
+        report_training(model, output)
+
+
 @train_app.command("pairs")
 @user_errors
 def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON file of pairs."),
@@ -162,14 +172,24 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 threads: Optional[int] = ThreadsOpt,
                 l2: float = typer.Option(0.0, "--l2", help="Weight decay of the rows each step touches (0: off)."),
                 preset: Optional[str] = typer.Option(None, "--preset", help="Named settings for options left at "
-                                                     "their defaults: recommend (user -> item pairs).")) -> None:
-    """Learn left and right embeddings from (left, right) pairs in FILE (Parquet is read in chunks)."""
+                                                     "their defaults: recommend (user -> item pairs)."),
+                sync_every: int = typer.Option(1, "--sync-every", help="Under torchrun: steps between the "
+                                               "processes' syncs (1: as one process; more: fewer bytes sent)."),
+                timeout: float = typer.Option(300.0, "--timeout", help="Under torchrun: seconds to wait for the "
+                                              "other processes before stopping with an error.")) -> None:
+    """Learn left and right embeddings from (left, right) pairs in FILE (Parquet is read in chunks). Started
+    by torchrun with several processes, each trains its share of the pairs and process 0 saves the model."""
+    from .checkpoints import find_checkpoint
     from .data.parquet_pairs import read_pairs_parquet
     from .data.pairs import read_pairs
-
-    from .checkpoints import find_checkpoint
+    from .distributed import launched
     from .train import parse_every
 
+    ranked = launched()
+    for name, value in (("resume", resume), ("checkpoint_every", checkpoint_every)):
+        if ranked is not None and value is not None:
+            raise InputError(f"{name} does not run under torchrun yet: use it in one process.", param=name)
+    leader = ranked is None or ranked[0] == 0
     every, unit = parse_every(checkpoint_every) if checkpoint_every is not None else (None, "steps")
     settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
@@ -191,11 +211,14 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
         output = output or (run.parent if run is not None else Path("model"))
         writer, state = _run_checkpoints(file, output, run, settings, config, options)
     if file.suffix.lower() in (".parquet", ".pq"):  # read in chunks, with progress: one copy of the pairs
-        pairs = read_pairs_parquet(file, progress=not quiet, **options)
+        pairs = read_pairs_parquet(file, progress=not quiet and leader, **options)
     else:
         pairs = read_pairs(file, **options)
-    if not quiet:
+    if not quiet and leader:
         typer.echo(f"read {pairs!r}")
+    if ranked is not None:
+        _train_pairs_distributed(pairs, output or Path("model"), settings, config, sync_every, timeout)
+        return
     if model is None:
         _train_pairs_and_save(pairs, output, settings, config, on_checkpoint=writer, resume=state)
         if run is not None and run.exists():  # resumed into another folder: the finished run needs it no more

@@ -163,7 +163,8 @@ class Trainer:
 
     def fit(self, model: EmbeddingModel, data: Any, *, validation: Any = None,
             on_epoch: EpochCallback | Sequence[EpochCallback] = (), on_checkpoint: StateCallback | None = None,
-            resume: TrainState | None = None) -> History:
+            resume: TrainState | None = None,
+            wrap_task: Callable[[TrainingTask, np.random.Generator], TrainingTask] | None = None) -> History:
         """Train ``model`` on ``data``; returns the History, also stored as ``model.history``.
 
         ``validation`` is data the caller held out itself (say, before fitting vocabs); otherwise
@@ -171,7 +172,9 @@ class Trainer:
         every epoch (a checkpoint, a report); ``on_checkpoint`` every ``settings.checkpoint_every`` steps or
         epochs with a TrainState. ``resume``, a state handed to ``on_checkpoint`` by a fit of the same model,
         data and settings, continues that fit: the same vectors as if it had never stopped (bit for bit where
-        the step is repeatable: one thread, or the pair model's minibatch update).
+        the step is repeatable: one thread, or the pair model's minibatch update). ``wrap_task`` wraps the
+        model's task (given the Trainer's random generator) before training: distributed training syncs the
+        processes' updates that way.
         """
         s = self.settings
         optimizer, lr = s.optimizer_for(model)
@@ -191,6 +194,7 @@ class Trainer:
                 task = model.training_task(data, validation, optimizer=optimizer, lr=lr, rng=rng)
                 if resume is not None:
                     _restore_task(task, resume)
+                task = wrap_task(task, rng) if wrap_task is not None else task
                 model.train_settings = replace(s, optimizer=optimizer, lr=lr)  # saved with the model: what ran
                 return self._fit(model, task, rng, callbacks, on_checkpoint, resume)
         finally:

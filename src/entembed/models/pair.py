@@ -25,7 +25,7 @@ from ..vocab import Vocab
 from . import pair_kernel as kernel
 from .base import EmbeddingModel, register_model
 
-__all__ = ["PairConfig", "PairModel", "LOSSES", "SCORES", "PRESETS", "UPDATES"]
+__all__ = ["PairConfig", "PairModel", "PairTask", "LOSSES", "SCORES", "PRESETS", "UPDATES", "default_batch_size"]
 
 LOSSES = ("logistic", "mse", "bpr")
 SCORES = ("dot", "cosine")
@@ -238,8 +238,7 @@ class PairTask:
             self._val_right = np.concatenate([val.right, val_neg])
             self._val_label = np.concatenate([np.ones(len(val)), np.zeros(len(val))])
         self.n_samples = len(train) * (1 + cfg.negatives)
-        positives_per_batch = int(np.clip(len(train) / 200, 256, 4096))  # >= 200 steps an epoch
-        self.default_batch_size = positives_per_batch * (1 + cfg.negatives)
+        self.default_batch_size = default_batch_size(len(train), cfg.negatives)
         self.opt_code, self.lr = kernel.OPTIMIZERS[optimizer], lr
         self.hyper = kernel.optimizer_hyper(optimizer)
         self.tables = [model.left.data.numpy()] if cfg.shared else [model.left.data.numpy(), model.right.data.numpy()]
@@ -327,6 +326,12 @@ class PairTask:
             return {}
         scores = self.model.score(self._val_left, self._val_right).numpy()
         return {"val_auc": roc_auc(self._val_label, scores)}
+
+
+def default_batch_size(n_pairs: int, negatives: int) -> int:
+    """Samples a step for ``n_pairs`` training pairs: 256-4096 positives with their negatives, so that an
+    epoch takes >= 200 steps where the data allows."""
+    return int(np.clip(n_pairs / 200, 256, 4096)) * (1 + negatives)
 
 
 def _shapes(states: list[dict[str, np.ndarray]]) -> list[list[tuple[int, ...]]]:
