@@ -73,10 +73,19 @@ def _is_table(line: str) -> bool:
     return line.startswith("|")
 
 
+def _paragraph_start(lines: list[str], end: int, first: int) -> int:
+    """Where the run of non-blank, non-table lines ending just before `end` begins (not before `first`)."""
+    start = end
+    while start > first and lines[start - 1].strip() and not _is_table(lines[start - 1]):
+        start -= 1
+    return start
+
+
 def report(output: str) -> str:
-    """What a benchmark's output contributes to its block: each markdown table, with the paragraph just before it
-    (a caption or a list of figures) and the list of bullet points just after it (its ratios). Indented detail
-    lines, such as per-seed values printed between rows, are left out. Empty when the output has no table."""
+    """What a benchmark's output contributes to its block: each markdown table, with the caption just above it
+    (or, a blank line above it, a list of figures or a line standing alone) and the list of bullet points just
+    after it (its ratios).
+    Indented detail lines, such as per-seed values printed between rows, are left out. Empty without a table."""
     lines = [line.rstrip() for line in output.splitlines() if not line.startswith("    ")]
     kept: list[str] = []
     i = consumed = 0
@@ -84,9 +93,15 @@ def report(output: str) -> str:
         if not _is_table(lines[i]):
             i += 1
             continue
-        before = i
-        while before > consumed and lines[before - 1].strip() and not _is_table(lines[before - 1]):
-            before -= 1
+        before = _paragraph_start(lines, i, consumed)  # a caption right above the table
+        if before == i and i - 1 >= consumed and not lines[i - 1].strip():  # or a blank line above it, then
+            top = i - 1  # a list of figures
+            while top > consumed and lines[top - 1].startswith("- "):
+                top -= 1
+            if top == i - 1 and _paragraph_start(lines, i - 1, consumed) == i - 2:  # or a line on its own
+                top = i - 2
+            before = top
+        paragraph = [line for line in lines[before:i] if line]
         end = i
         while end < len(lines) and _is_table(lines[end]):
             end += 1
@@ -94,7 +109,6 @@ def report(output: str) -> str:
         bullets = after
         while bullets < len(lines) and lines[bullets].startswith("- "):
             bullets += 1
-        paragraph = lines[before:i]
         kept += [""] + (paragraph + [""] if paragraph else []) + lines[i:end]
         kept += [""] + lines[after:bullets] if bullets > after else []
         i = consumed = max(end, bullets)

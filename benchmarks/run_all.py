@@ -45,21 +45,21 @@ class Benchmark:
 SUITE = [
     # speed and genre@10 on the reference-size planted graph, beside the Keras replica and implicit's BPR
     Benchmark("pairs", PEERS, ("benchmarks/bench_pairs.py",),
-              ("benchmarks/bench_pairs.py", "--entembed-epochs", "3", "--replica-epochs", "1", "--replica-steps",
-               "60", "--bpr-iterations", "20", "--bpr-eval-every", "10")),
+              ("benchmarks/bench_pairs.py", "--entembed-epochs", "2", "--replica-epochs", "1", "--replica-steps",
+               "30", "--bpr-iterations", "10", "--bpr-eval-every", "5")),
     Benchmark("books", OURS, ("benchmarks/bench_books_p15.py",), ("benchmarks/bench_books_p15.py", "--seeds", "0")),
     Benchmark("tokens", OURS, ("benchmarks/bench_tokens.py", "--seeds", "20"),
               ("benchmarks/bench_tokens.py", "--seeds", "1")),
     Benchmark("movielens-rmse", OURS,
               ("benchmarks/bench_movielens.py", "--splits", "1,2,3,4,5", "--no-boosting", "--refit", "--ensemble", "3"),
-              ("benchmarks/bench_movielens.py", "--splits", "1", "--no-boosting", "--training", '{"epochs": 3}')),
+              ("benchmarks/bench_movielens.py", "--splits", "1", "--no-boosting", "--training", '{"epochs": 2}')),
     Benchmark("imdb", OURS, ("benchmarks/bench_text.py", "--part", "imdb"),
-              ("benchmarks/bench_text.py", "--part", "imdb", "--max-epochs", "1", "--sample", "2000")),
+              ("benchmarks/bench_text.py", "--part", "imdb", "--max-epochs", "1", "--sample", "1000")),
     Benchmark("rt-polarity", OURS, ("benchmarks/bench_text.py", "--part", "rt", "--max-epochs", "8", "--nested", "3"),
-              ("benchmarks/bench_text.py", "--part", "rt", "--max-epochs", "1", "--seeds", "1", "--folds", "3")),
+              ("benchmarks/bench_text.py", "--part", "rt", "--max-epochs", "1", "--seeds", "1", "--folds", "2")),
     # MovieLens-100K leave-last-out by time (next item, and the pair model beside ALS, BPR, item-kNN)
     Benchmark("nextitem", OURS, ("benchmarks/bench_nextitem.py", "--json", "benchmarks/out/nextitem.json"),
-              ("benchmarks/bench_nextitem.py", "--quick")),
+              ("benchmarks/bench_nextitem.py", "--quick", "--max-epochs", "3", "--pair-epochs", "3")),
     Benchmark("evaluate", OURS, ("benchmarks/bench_evaluate.py",),
               ("benchmarks/bench_evaluate.py", "--users", "2000", "--items", "10000")),
 ]
