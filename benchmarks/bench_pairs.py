@@ -387,7 +387,8 @@ def report(results: dict[str, dict], info: dict, args) -> str:
               "samples/s, later | genre@10 after 1 / 3 / last | elapsed to genre@10 >= 0.9 | "
               "peak RSS (before training) |")
     lines += [header, "|" + "---|" * 9]
-    replica = "Keras replica of the reference" + (f" ({args.replica_steps} steps an epoch)" if args.replica_steps else "")
+    replica = "Keras replica of the reference" + (
+        f" ({args.replica_steps} steps an epoch)" if args.replica_steps else "")
     for name, res in (("entembed (defaults)", e), (replica, r),
                       ("implicit BPR (factors 50, 2 threads)", b), ("floor (Hogwild SGD)", results.get("floor"))):
         if res is None:
@@ -410,11 +411,13 @@ def report(results: dict[str, dict], info: dict, args) -> str:
         # shortened replica epochs (--replica-steps) are scaled to entembed's epoch by their samples
         scale = e["epochs"][0]["samples"] / r["epochs"][0]["samples"] if args.replica_steps else 1.0
         ratio_later = scale * steady(r["epochs"], "seconds") / steady(e["epochs"], "seconds")
-        ratio_all = scale * np.mean([x["seconds"] for x in r["epochs"]]) / np.mean([x["seconds"] for x in e["epochs"]])
+        ratio_all = scale * np.mean([x["seconds"] for x in r["epochs"]]) / np.mean(
+            [x["seconds"] for x in e["epochs"]])
         ratio_cpu = scale * steady(r["epochs"], "cpu_seconds") / steady(e["epochs"], "cpu_seconds")
         shortened = (f" (the replica ran {args.replica_steps}-step epochs, scaled to a whole epoch by samples)"
                      if args.replica_steps else "")
-        lines.append(f"- Speed per epoch, replica / entembed{shortened}: **{ratio_later:.1f}x** in wall time on later epochs "
+        lines.append(f"- Speed per epoch, replica / entembed{shortened}: **{ratio_later:.1f}x** in wall time on "
+                     f"later epochs "
                      f"({ratio_all:.1f}x with first epochs included; {ratio_cpu:.1f}x in CPU time). "
                      f"Issue 3's goal: at least 20x.")
     if e and b:

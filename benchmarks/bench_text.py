@@ -187,8 +187,8 @@ def rt(args) -> None:
               f"then {args.seeds} seed(s) refitted on the whole training part")
     else:
         print(f"rt-polarity: {len(frame)} sentences; setting and epochs chosen by the mean inner-validation accuracy "
-              f"over the {args.folds} folds' training parts (8/9 : 1/9 each), then {args.seeds} seed(s) refitted on each "
-              "fold's whole training part")
+              f"over the {args.folds} folds' training parts (8/9 : 1/9 each), then {args.seeds} seed(s) refitted on "
+              "each fold's whole training part")
     started = time.perf_counter()
     choices = []
     if args.nested:  # each test fold's choice reads its own training part only

@@ -1,14 +1,19 @@
-"""benchmarks/blocks.py: the suite rewrites each benchmark's block of BENCHMARKS.md and nothing around it."""
+"""benchmarks/blocks.py and run_all.py: the suite rewrites each benchmark's block of BENCHMARKS.md and nothing
+around it; a benchmark that fails keeps its old block and is reported."""
 
-import importlib.util
+import importlib
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_blocks", ROOT / "benchmarks" / "blocks.py")
-blocks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(blocks)
+sys.path.insert(0, str(ROOT / "benchmarks"))  # benchmarks/ is a folder of scripts, not a package
+try:
+    blocks = importlib.import_module("blocks")
+    run_all = importlib.import_module("run_all")
+finally:
+    sys.path.remove(str(ROOT / "benchmarks"))
 
 DOC = """# Benchmarks
 
@@ -41,7 +46,7 @@ def test_replace_block_rewrites_only_that_block():
     assert new == DOC.replace("`old command`: measured last year.", "`new command`: today.").replace(
         "| 0 | 0.81 |", "| 0 | 0.90 |")
     assert "Analysis after the table: 0.81 is 15x chance." in new  # the hand-written text keeps its old figure
-    assert blocks.replace_block(new, "tokens", "| a |") .endswith(
+    assert blocks.replace_block(new, "tokens", "| a |").endswith(
         "<!-- bench:tokens:start -->\n| a |\n<!-- bench:tokens:end -->\n")
 
 
@@ -148,3 +153,38 @@ Data: one line on its own.
 
 def test_report_of_an_output_without_table_is_empty():
     assert blocks.report("epoch 1\nepoch 2\n- a bullet\n") == ""
+
+
+def test_run_all_rewrites_what_ran_and_keeps_the_block_of_a_failed_benchmark(tmp_path, monkeypatch, capsys):
+    (tmp_path / "good.py").write_text("print('progress')\nprint()\nprint('| a | b |')\nprint('|---|---|')\n"
+                                      "print('| 1 | 2 |')\n")
+    (tmp_path / "bad.py").write_text("import sys\nprint('| half | a table |')\nsys.exit(3)\n")
+    doc = ("# B\n\n<!-- bench:good:start -->\nold good\n<!-- bench:good:end -->\n\nHand-written.\n\n"
+           "<!-- bench:bad:start -->\nold bad\n<!-- bench:bad:end -->\n")
+    (tmp_path / "BENCHMARKS.md").write_text(doc)
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    monkeypatch.setattr(run_all, "OUT", tmp_path / "out")
+    monkeypatch.setattr(run_all, "SUITE", [run_all.Benchmark("good", run_all.OURS, ("good.py",), ("good.py", "-q")),
+                                           run_all.Benchmark("bad", run_all.OURS, ("bad.py",), ("bad.py",))])
+    monkeypatch.setattr(sys, "argv", ["run_all.py"])
+    assert run_all.main() == 1
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    good = text.split("<!-- bench:good:start -->\n")[1].split("<!-- bench:good:end -->")[0]
+    assert good.startswith("`.venv/bin/python good.py`: run by `make bench` (")
+    assert "load average" in good and good.endswith("\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    assert text.split("<!-- bench:good:end -->")[1] == doc.split("<!-- bench:good:end -->")[1]  # bad kept
+    assert "FAILED: bad failed (exit code 3," in capsys.readouterr().out
+    assert (tmp_path / "out" / "bad.log").read_text() == "| half | a table |\n"
+
+
+def test_run_all_refuses_before_running_when_a_block_is_missing(tmp_path, monkeypatch, capsys):
+    (tmp_path / "BENCHMARKS.md").write_text("# B\n\n<!-- bench:good:start -->\n<!-- bench:good:end -->\n")
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    monkeypatch.setattr(run_all, "SUITE", [run_all.Benchmark("good", run_all.OURS, ("good.py",), ("good.py",)),
+                                           run_all.Benchmark("tokens", run_all.OURS, ("t.py",), ("t.py",))])
+    monkeypatch.setattr(sys, "argv", ["run_all.py"])
+    with pytest.raises(SystemExit) as exit_:
+        run_all.main()
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert "error: BENCHMARKS.md has no block for tokens: expected `<!-- bench:NAME:start -->`" in error
