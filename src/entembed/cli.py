@@ -657,9 +657,15 @@ def recommend_command(
                                             help="Pair model: the items --user is linked to; the user is folded in "
                                                  "from them first (in memory, not saved), so it may be new. They "
                                                  "are not recommended back."),
+        time: Optional[str] = typer.Option(None, "--time", metavar="COL", help="Pair model: the --exclude-seen "
+                                           "file's time column, which orders the user's items (default: row order) "
+                                           "for a model that follows a user's latest items (preset recommend)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
     """Recommend items: right keys for a left key (--user), or the next items after a history (--history)."""
+    import numpy as np
+
     from .data.files import read_table
+    from .data.sequences import numeric_times
     from .protocols import holdout_pairs, recommend_for_user
     from .storage import load
 
@@ -676,10 +682,18 @@ def recommend_command(
         query = {"history": _names("--history", history)}
         found = model.recommend(query["history"], topn=k)
     else:
-        seen = None
+        seen, recent = None, []
         if exclude_seen is not None and model.kind == "pair":
-            seen, _ = holdout_pairs(model, read_table(exclude_seen), model.config.left_name, model.config.right_name,
+            frame = read_table(exclude_seen)
+            if time is not None:
+                if time not in frame.columns:
+                    raise InputError(f"{exclude_seen}: no column {time!r}; the columns are "
+                                     f"{', '.join(map(repr, map(str, frame.columns)))}.")
+                frame = frame.iloc[np.argsort(numeric_times(frame[time], str(exclude_seen), time), kind="stable")]
+            seen, _ = holdout_pairs(model, frame, model.config.left_name, model.config.right_name,
                                     source=str(exclude_seen))
+            uid = model.left_vocab.encode([user], unknown="ignore")[0]  # a new user (--links) has no rows here
+            recent = [model.right_vocab.keys[i] for i in seen.right[seen.left == uid]]
         query, known = {"user": user}, []
         if links is not None:
             if model.kind != "pair":
@@ -689,7 +703,8 @@ def recommend_command(
 
             known = _names("--links", links)
             model, _ = fold_in_key(model, user, known)
-        found = recommend_for_user(model, user, k, seen=seen, exclude=known)
+            recent = known
+        found = recommend_for_user(model, user, k, seen=seen, exclude=known, recent=recent)
     if as_json:
         typer.echo(json.dumps({**query, "k": k, "items": [{"key": n, "score": s} for n, s in found]},
                               ensure_ascii=False))
