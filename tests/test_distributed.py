@@ -122,6 +122,18 @@ def test_a_shard_count_that_leaves_a_process_no_pairs_is_refused(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+def test_a_process_alone_at_the_rendezvous_stops_with_one_line(tmp_path):
+    pd.DataFrame({"book": ["a", "b"], "link": ["x", "y"]}).to_csv(tmp_path / "two.csv", index=False)
+    port = free_port()
+    process = start(0, port, "train", "pairs", str(tmp_path / "two.csv"), *TRAIN, "-o", str(tmp_path / "m"),
+                    "--timeout", "3")   # process 1 never comes
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: distributed training could not start: the processes did not all meet at "
+                          f"127.0.0.1:{port} within 3 s (")
+    assert not (tmp_path / "m").exists()
+
+
 def test_shards_split_the_pairs_between_the_processes():
     vocab = Vocab([f"k{i}" for i in range(7)])
     pairs = Pairs(np.arange(7, dtype=np.int32), np.arange(7, dtype=np.int32)[::-1].copy(), vocab, vocab)

@@ -334,3 +334,5 @@ def test_recent_items_blend_follows_a_users_latest_taste(tmp_path):
     result = run_cli("recommend", tmp_path / "m", "--user", "u0", "--exclude-seen", tmp_path / "seen.csv",
                      "--time", "when")
     assert result.exit_code == 2 and "no column 'when'" in result.stderr
+    result = run_cli("recommend", tmp_path / "m", "--user", "u0", "--time", "time")
+    assert result.exit_code == 2 and "error: --time orders the rows of the --exclude-seen file" in result.stderr

@@ -49,13 +49,14 @@ def fit_killed_then_resumed(make_model, data, settings, folder: Path, kill_at: i
     return model, state
 
 
-@pytest.mark.parametrize("update, threads, every, unit", [("hogwild", 1, 37, "steps"), ("minibatch", 2, 37, "steps"),
-                                                         ("hogwild", 1, 1, "epochs")])
+@pytest.mark.parametrize("update, threads, every, unit, optimizer", [
+    ("hogwild", 1, 37, "steps", "adagrad"), ("minibatch", 2, 37, "steps", "adagrad"),
+    ("hogwild", 1, 1, "epochs", "adagrad"), ("hogwild", 1, 37, "steps", "sgd")])
 def test_pair_fit_resumed_from_a_checkpoint_equals_one_never_stopped(small_graph, tmp_path, update, threads,
-                                                                     every, unit):
+                                                                     every, unit, optimizer):
     pairs, config = small_graph.pairs, PairConfig(update=update, dim=16)
     settings = TrainSettings(epochs=3, seed=5, quiet=True, threads=threads, batch_size=900, validation=0.1,
-                             patience=5, checkpoint_every=every, checkpoint_unit=unit)
+                             patience=5, checkpoint_every=every, checkpoint_unit=unit, optimizer=optimizer)
     whole = PairModel.for_data(pairs, config, seed=5)
     Trainer(settings).fit(whole, pairs)
     resumed, state = fit_killed_then_resumed(lambda: PairModel.for_data(pairs, config, seed=5), pairs, settings,
@@ -67,7 +68,7 @@ def test_pair_fit_resumed_from_a_checkpoint_equals_one_never_stopped(small_graph
     assert np.array_equal(whole.right.data.numpy(), resumed.right.data.numpy())
     for column in ("loss", "val_auc"):
         assert whole.history.column(column) == resumed.history.column(column)
-    assert resumed.optimizer_state["optimizer"] == "adagrad"
+    assert resumed.optimizer_state["optimizer"] == optimizer
     for before, after in zip(whole.optimizer_state["tables"], resumed.optimizer_state["tables"]):
         assert all(np.array_equal(before[part], after[part]) for part in before)
 
@@ -215,3 +216,21 @@ def test_parquet_without_the_named_columns_is_one_line_and_nothing_is_written(tm
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {path}: no column 'book'; the columns are 'user', 'item'."
     assert not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_set_aside_by_a_kill_between_two_renames_is_found_again(tmp_path):
+    from entembed.checkpoints import check_no_unfinished_run, find_checkpoint
+    from entembed.errors import ModelFileError
+    from entembed.storage import check_replaceable
+
+    retired = tmp_path / "out" / ".checkpoint.4242.old"   # atomic_folder's name for the previous checkpoint
+    retired.mkdir(parents=True)
+    (retired / "state.json").write_text("{}")
+    assert find_checkpoint(tmp_path / "out") == tmp_path / "out" / "checkpoint"
+    assert (tmp_path / "out" / "checkpoint" / "state.json").read_text() == "{}" and not retired.exists()
+    with pytest.raises(InputError, match="holds the checkpoint of an unfinished run"):
+        check_no_unfinished_run(tmp_path / "out")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "checkpoint").write_text("a TensorFlow checkpoint index")   # not ours
+    with pytest.raises(ModelFileError, match="is not an entembed model folder"):
+        check_replaceable(tmp_path / "other")

@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_folder
 from .errors import InputError, ModelFileError
-from .storage import CHECKPOINT_FOLDER, check_replaceable
+from .storage import CHECKPOINT_FOLDER, CHECKPOINT_STATE, check_replaceable
 from .train import TrainSettings, TrainState
 
 __all__ = ["RunCheckpoint", "read_checkpoint", "find_checkpoint", "check_no_unfinished_run", "data_identity",
@@ -32,7 +32,7 @@ __all__ = ["RunCheckpoint", "read_checkpoint", "find_checkpoint", "check_no_unfi
 
 FORMAT = "entembed-checkpoint"
 FORMAT_VERSION = 1
-STATE_FILE, TENSORS_FILE = "state.json", "tensors.safetensors"
+STATE_FILE, TENSORS_FILE = CHECKPOINT_STATE, "tensors.safetensors"
 #: Settings a resumed run may change. Threads change hogwild's vectors (bit for bit needs the same count).
 FREE_SETTINGS = ("quiet", "threads", "checkpoint_every", "checkpoint_unit")
 #: What describes the data file without identifying it: a renamed or moved copy resumes all the same.
@@ -80,15 +80,22 @@ class RunCheckpoint:
 
 
 def find_checkpoint(folder: str | os.PathLike) -> Path | None:
-    """The checkpoint in ``folder`` (a run's output folder, or its checkpoint folder), or None."""
+    """The checkpoint in ``folder`` (a run's output folder, or its checkpoint folder), or None. A run killed
+    between the two renames of a checkpoint write left the previous checkpoint set aside
+    (``.checkpoint.<pid>.old``): it is put back under its name and found."""
     folder = Path(folder)
-    return next((c for c in (folder, folder / CHECKPOINT_FOLDER) if (c / STATE_FILE).is_file()), None)
+    found = next((c for c in (folder, folder / CHECKPOINT_FOLDER) if (c / STATE_FILE).is_file()), None)
+    if found is None and folder.is_dir() and not (folder / CHECKPOINT_FOLDER).exists():
+        retired = [c for c in sorted(folder.glob(f".{CHECKPOINT_FOLDER}.*.old")) if (c / STATE_FILE).is_file()]
+        if retired:
+            found = retired[-1].rename(folder / CHECKPOINT_FOLDER)
+    return found
 
 
 def check_no_unfinished_run(output: str | os.PathLike) -> None:
     """Refuse to start a new run into ``output`` while it holds an unfinished run's checkpoint."""
-    found = Path(output) / CHECKPOINT_FOLDER
-    if (found / STATE_FILE).is_file():
+    found = find_checkpoint(output)
+    if found is not None:
         raise InputError(f"{output}: holds the checkpoint of an unfinished run ({found}); continue it with "
                          f"--resume {output}, or remove {found} to start afresh.")
 

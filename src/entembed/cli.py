@@ -183,6 +183,7 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
     from .data.parquet_pairs import read_pairs_parquet
     from .data.pairs import read_pairs
     from .distributed import launched
+    from .storage import check_replaceable
     from .train import parse_every
 
     ranked = launched()
@@ -210,6 +211,7 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
     if model is None:
         output = output or (run.parent if run is not None else Path("model"))
         writer, state = _run_checkpoints(file, output, run, settings, config, options)
+        check_replaceable(output)  # before the reading and the training, not after
     if file.suffix.lower() in (".parquet", ".pq"):  # read in chunks, with progress: one copy of the pairs
         pairs = read_pairs_parquet(file, progress=not quiet and leader, **options)
     else:
@@ -672,6 +674,9 @@ def recommend_command(
     model = load(model_dir)
     if (user is None) == (history is None):
         raise EntembedError("give one of --user KEY (pair models) or --history KEY,KEY,... (next-item models).")
+    if time is not None and exclude_seen is None:
+        raise InputError("time orders the rows of the --exclude-seen file: give --exclude-seen FILE too.",
+                         param="time")
     if history is not None:
         if model.kind != "next-item":
             raise EntembedError(f"--history needs a next-item model; {model_dir} is a {model.kind!r} model"

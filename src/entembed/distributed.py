@@ -30,6 +30,9 @@ The collectives carry tensors on the backend's device: gloo on CPU (the default)
 (``cuda:LOCAL_RANK``) when each process has one. The pair step itself is a CPU (numba) kernel either way: a
 GPU only carries the all-reduce. A process that dies makes the others raise ``PeerLostError`` at their next
 collective (at once when its sockets close, within ``timeout`` seconds when it hangs).
+
+Memory: each process holds all the pairs (for the vocabs and the negatives) and, beside the tables and
+their optimizer state, a snapshot of both as they were at the last sync: twice the model's own memory.
 """
 
 from __future__ import annotations
@@ -46,7 +49,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .data.pairs import Pairs, sorted_unique
+from .data.negatives import NegativeSampler
+from .data.pairs import Pairs
 from .errors import EntembedError, InputError, check_positive_int
 from .models.pair import PairConfig, PairModel, PairTask, default_batch_size
 from .train import EpochCallback, History, Trainer, TrainSettings
@@ -157,9 +161,15 @@ def connect(*, backend: str | None = None, timeout: float = DEFAULT_TIMEOUT, ini
     if backend == "nccl":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group(backend, init_method=init_method, rank=rank if rank is not None else -1,
-                                world_size=world if world is not None else -1,
-                                timeout=datetime.timedelta(seconds=timeout))
+        try:
+            dist.init_process_group(backend, init_method=init_method, rank=rank if rank is not None else -1,
+                                    world_size=world if world is not None else -1,
+                                    timeout=datetime.timedelta(seconds=timeout))
+        except RuntimeError as exc:  # no rendezvous: an unreachable address, a port in use, a process missing
+            where = (f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+                     if init_method == "env://" else init_method)
+            raise PeerLostError(f"distributed training could not start: the processes did not all meet at {where} "
+                                f"within {timeout:g} s ({str(exc).splitlines()[0][:200]}).") from None
     return Cluster(dist.get_rank(), dist.get_world_size(), backend, device, timeout)
 
 
@@ -306,10 +316,12 @@ def _columns(array: np.ndarray) -> np.ndarray:
 
 
 def fit_pairs(model: PairModel, own: Pairs, cluster: Cluster, settings: TrainSettings | None = None, *,
-              sync_every: int = DEFAULT_SYNC_EVERY, on_epoch: EpochCallback | Sequence[EpochCallback] = ()
-              ) -> History:
+              sync_every: int = DEFAULT_SYNC_EVERY, on_epoch: EpochCallback | Sequence[EpochCallback] = (),
+              everything: Pairs | None = None) -> History:
     """Train ``model`` on this process's pairs ``own`` together with the other processes (each calls it
-    with its own shard); only process 0 shows progress. Returns the History, the same on every process."""
+    with its own shard); only process 0 shows progress. Returns the History, the same on every process.
+    ``everything``: all the pairs (as every process read them), so that negatives are drawn as on one
+    process: never a positive of another shard, popularity counted over all the pairs."""
     check_positive_int("sync_every", sync_every)
     settings = settings or TrainSettings()
     fingerprint = _fingerprint(model)
@@ -324,8 +336,13 @@ def fit_pairs(model: PairModel, own: Pairs, cluster: Cluster, settings: TrainSet
         model.untrained_left &= cluster.all_sum(paired, "setup") == 0
     if cluster.rank != 0:
         settings = replace(settings, quiet=True)
-    return Trainer(settings).fit(model, own, on_epoch=on_epoch,
-                                 wrap_task=lambda task, rng: SyncedPairTask(task, cluster, sync_every, rng))
+    def wrap(task: PairTask, rng: np.random.Generator) -> SyncedPairTask:
+        if everything is not None:
+            task.sampler = NegativeSampler(everything, ratio=model.config.negatives,
+                                           distribution=model.config.sampling)
+        return SyncedPairTask(task, cluster, sync_every, rng)
+
+    return Trainer(settings).fit(model, own, on_epoch=on_epoch, wrap_task=wrap)
 
 
 def train_pairs_distributed(pairs: Pairs, *, config: PairConfig | None = None,
@@ -344,7 +361,7 @@ def train_pairs_distributed(pairs: Pairs, *, config: PairConfig | None = None,
     model = PairModel.for_data(pairs, config, seed=settings.seed)
     cluster = connect(timeout=timeout)
     try:
-        fit_pairs(model, own, cluster, settings, sync_every=sync_every)
+        fit_pairs(model, own, cluster, settings, sync_every=sync_every, everything=pairs)
     finally:
         cluster.close()
     return model

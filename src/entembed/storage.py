@@ -29,13 +29,14 @@ from .train import History, TrainSettings
 from .version import __version__
 from .vocab import Vocab
 
-__all__ = ["save_model", "load", "Checkpoint", "check_replaceable", "FORMAT", "FORMAT_VERSION", "CHECKPOINT_FOLDER"]
+__all__ = ["save_model", "load", "Checkpoint", "check_replaceable", "FORMAT", "FORMAT_VERSION", "CHECKPOINT_FOLDER",
+           "CHECKPOINT_STATE"]
 
 FORMAT = "entembed-model"
 FORMAT_VERSION = 1
 OPTIMIZER_FILE = "optimizer.safetensors"
 #: The subfolder where a run with checkpoints keeps the state of an unfinished run (entembed.checkpoints).
-CHECKPOINT_FOLDER = "checkpoint"
+CHECKPOINT_FOLDER, CHECKPOINT_STATE = "checkpoint", "state.json"  # an unfinished run's (checkpoints.py)
 
 
 def _vocab_files(tables: list[str]) -> dict[str, str]:
@@ -109,7 +110,8 @@ def check_replaceable(folder: Path) -> None:
         return
     if not folder.is_dir():
         raise ModelFileError(f"{folder}: exists and is not a folder; choose another output path.")
-    run = [p for p in folder.iterdir() if p.name == CHECKPOINT_FOLDER or p.name.startswith(f".{CHECKPOINT_FOLDER}.")]
+    run = [p for p in folder.iterdir() if p.is_dir() and (p.name.startswith(f".{CHECKPOINT_FOLDER}.") or (
+        p.name == CHECKPOINT_FOLDER and (p / CHECKPOINT_STATE).is_file()))]
     if len(run) < len(list(folder.iterdir())) and not _is_model_folder(folder):
         raise ModelFileError(f"{folder}: exists and is not an entembed model folder; refusing to replace it.")
 
