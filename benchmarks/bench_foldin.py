@@ -6,9 +6,10 @@ training from scratch, in one run.
     PYTHONPATH=src python benchmarks/bench_foldin.py incremental [--books ... --pairs ...]
 
 planted: hold out 10% of the books of a planted graph entirely, train on the rest, fold the held-out books in
-from their links; genre@10 of those books against the same books in a model trained on everything.
+from their links; genre@10 of those books against the same books in a model trained on everything; plus cold
+start (no links at all) from planted features (author, a noisy genre label, a noise column) by the side model.
 books: the same on the real Wikipedia books sample, scored by how often a book of the same author is among a
-held-out book's 10 nearest; plus cold start (no links at all) from book_info.tsv features.
+held-out book's 10 nearest; plus cold start from book_info.tsv features.
 incremental: train on 90% of the pairs, then the last 10% with train_more; against all from scratch.
 """
 
@@ -25,7 +26,6 @@ from entembed import PairModel, Pairs, Trainer, TrainSettings, Vocab, planted_bo
 from entembed.coldstart import train_side_model
 from entembed.foldin import train_more
 from entembed.models.foldin import fold_in_pairs
-from entembed.models.side import SideModel
 from entembed.models.tabular import TableConfig
 
 
@@ -118,8 +118,9 @@ def books(args) -> None:
 def cold_start(table, features: pd.DataFrame, queries: list[str], label_of: dict, *, group: str,
                categorical: list[str], numeric: list[str] = (), score: str, hit: bool = False, key: str = "book"):
     """Vectors for the ``queries`` (keys ``table`` lacks) from their features only, scored by how many of their
-    10 nearest keys of ``table`` share their label: a random vector, the mean vector of its ``group``, the
-    closed-form additive model, and the side table model (mse and cosine losses)."""
+    10 nearest keys of ``table`` share their label: a random vector, the mean vector of its ``group``, and the
+    side table model (mse and cosine losses, one hidden layer or none). The closed-form additive model these
+    replaced was measured beside them at commit 392c886 (BENCHMARKS.md)."""
     by_key = features.set_index(key)
     known = by_key.loc[table.keys]
     labels = np.array([label_of.get(k, -1) for k in table.keys])
@@ -128,8 +129,6 @@ def cold_start(table, features: pd.DataFrame, queries: list[str], label_of: dict
     candidates = {
         "random vector": lambda: np.random.default_rng(0).standard_normal((len(queries), table.dim)).astype(np.float32),
         f"mean vector of its {group}": lambda: group_mean.reindex(by_key.loc[queries, group].fillna("?")).fillna(0).to_numpy(np.float32),
-        "closed-form additive model": lambda: SideModel(categorical).fit(known[categorical], table).predict(
-            by_key.loc[queries, categorical]),
     }
     for loss in ("mse", "cosine"):
         for hidden in ((64,), ()):
