@@ -128,7 +128,8 @@ def cold_start(table, features: pd.DataFrame, queries: list[str], label_of: dict
     group_mean = pd.DataFrame(table.unit_vectors, index=table.keys).groupby(known[group].fillna("?").to_numpy()).mean()
     candidates = {
         "random vector": lambda: np.random.default_rng(0).standard_normal((len(queries), table.dim)).astype(np.float32),
-        f"mean vector of its {group}": lambda: group_mean.reindex(by_key.loc[queries, group].fillna("?")).fillna(0).to_numpy(np.float32),
+        f"mean vector of its {group}": lambda: group_mean.reindex(by_key.loc[queries, group].fillna("?")).fillna(
+            0).to_numpy(np.float32),
     }
     for loss in ("mse", "cosine"):
         for hidden in ((64,), ()):

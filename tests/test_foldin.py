@@ -284,7 +284,7 @@ def test_side_model_places_keys_with_no_links_from_their_features(tmp_path, held
     with pytest.raises(entembed.InputError, match=r"^no column 'genre'; the columns are 'book'"):
         side_vectors(side, "book", new[["book"]], new["book"])
     doubled = pd.concat([features, features.iloc[:1]])
-    with pytest.raises(entembed.InputError, match=r"^key 'Book 0000' of column 'book' has rows 1 and 1501; expected one"):
+    with pytest.raises(entembed.InputError, match=r"^key 'Book 0000' of column 'book' has rows 1 and 1501; expected"):
         train_side_model(table, doubled, key="book", categorical=["genre"], quiet=True, epochs=1)
     # saved beside the pair model, loaded back with its key column, predicting the same
     folder = entembed.save_model(partial, tmp_path / "model")

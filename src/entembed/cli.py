@@ -310,7 +310,8 @@ def side_command(model_dir: Path = typer.Argument(..., metavar="MODEL", help="A 
                  numeric: str = typer.Option("", "--numeric", help="Comma-separated numeric feature columns."),
                  table: Optional[str] = typer.Option(None, "--table", help="Table whose vectors are learned "
                                                                            "(default: the first)."),
-                 loss: str = typer.Option("mse", "--loss", help="mse (squared error of the vectors) or cosine (their angle only)."),
+                 loss: str = typer.Option("mse", "--loss", help="mse (squared error of the vectors) or cosine "
+                                                                "(their angle only)."),
                  hidden: str = typer.Option("64", "--hidden", help="Hidden layer widths, comma-separated "
                                                                   "(\"\": a linear model)."),
                  dim: Optional[int] = typer.Option(None, "--dim", help="Embedding size of each feature "

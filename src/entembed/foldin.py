@@ -111,7 +111,8 @@ def _table_side(model: PairModel, table: str | None) -> tuple[str, str]:
     cfg = model.config
     table = table or cfg.left_name
     if table not in (cfg.left_name, cfg.right_name):
-        raise InputError(f"table must be {cfg.left_name!r} or {cfg.right_name!r}. Got {table!r} instead.", param="table")
+        raise InputError(f"table must be {cfg.left_name!r} or {cfg.right_name!r}. Got {table!r} instead.",
+                         param="table")
     return table, "left" if table == cfg.left_name else "right"
 
 

@@ -190,7 +190,8 @@ def place_rows(model: PairModel, keys: Sequence[str], vectors: np.ndarray, *, si
                          f"{len(keys):,} keys are): a side model places new keys only; leave them out.")
     if len(set(keys)) != len(keys) or np.shape(vectors) != (len(keys), model.config.dim):
         raise InputError(f"keys and vectors must be {len(keys)} distinct keys and as many rows of "
-                         f"{model.config.dim} numbers. Got {len(set(keys))} distinct keys and shape {np.shape(vectors)}.")
+                         f"{model.config.dim} numbers. Got {len(set(keys))} distinct keys and shape "
+                         f"{np.shape(vectors)}.")
     grown = grow_pair_model(model, *((keys, ()) if side == "left" else ((), keys)))
     own, own_vocab = (grown.left, grown.left_vocab) if side == "left" or model.config.shared else (
         grown.right, grown.right_vocab)
