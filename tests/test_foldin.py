@@ -11,13 +11,14 @@ import pytest
 
 import entembed
 from entembed import PairConfig, PairModel, Pairs, Trainer, Vocab, planted_books
-from entembed.foldin import add_from_features, add_to_folder, fold_in_items, fold_in_key
+from entembed.foldin import add_from_features, add_to_folder, cold_start_key, fold_in_items, fold_in_key
+from entembed.protocols import recommend_for_user
 from entembed.models.foldin import fold_in_pairs, grow_vocab
 from dataclasses import replace
 
 import torch
 
-from entembed.api import fit_table
+from entembed.api import fit_table, predict_frame
 from entembed.coldstart import load_side_model, save_side_model, side_vectors, train_side_model
 from entembed.models.heads import VECTOR_LOSSES, Head
 from entembed.models.tabular import TableConfig
@@ -256,6 +257,9 @@ def test_table_model_learns_a_vector_per_category(one_torch_thread):
         assert cosines.min() > 0.99, (loss, cosines)
         if loss == "mse":
             np.testing.assert_allclose(predicted, list(vectors.values()), atol=0.1)
+    table = predict_frame(model, pd.DataFrame({"c": ["b"]}))
+    assert list(table.columns) == ["c", "prediction_0", "prediction_1", "prediction_2"]
+    np.testing.assert_array_equal(table.iloc[0, 1:].to_numpy(np.float32), predicted[1])
 
 
 def planted_features(graph, noise: float = 0.3, seed: int = 0) -> pd.DataFrame:
@@ -316,6 +320,12 @@ def test_cold_start_from_the_command_line(tmp_path, held_out):
 
     found = [n["key"] for n in json.loads(result.stdout)["neighbors"]]
     assert sum(graph.genre_of(k) == graph.genre_of(key) for k in found) >= 8
+    # recommend for it: the links the library ranks for the same placed vector
+    result = run_cli("recommend", folder, "--user", key, "--features", tmp_path / "features.csv", "--json", "-k", "5")
+    assert result.returncode == 0, result.stderr
+    placed = cold_start_key(entembed.load(folder), key, tmp_path / "features.csv")
+    expected = [k for k, _ in recommend_for_user(placed, key, 5)]
+    assert [i["key"] for i in json.loads(result.stdout)["items"]] == expected
     # add: a held-out book with links is folded in, one whose links are all unknown is placed from features
     before = digest(folder)
     pairs = frame[frame["book"].isin(frame["book"].unique()[:5])].copy()

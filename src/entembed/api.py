@@ -118,13 +118,18 @@ def train_next_item(data: Interactions, *, config: NextItemConfig | None = None,
 
 
 def predict_frame(model: EmbeddingModel, source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``source`` with a ``prediction`` column, plus ``proba_<class>`` columns for classifiers."""
+    """The rows of ``source`` with a ``prediction`` column, plus ``proba_<class>`` columns for classifiers
+    (a vector head: ``prediction_0`` ... ``prediction_<dim - 1>``)."""
     if not isinstance(model, (TableModel, TextModel)):
         raise EntembedError(f"{getattr(model, 'folder', None) or 'this model'}: a {model.kind!r} model does not "
                             "predict; train a table or text model.")
     frame = source if isinstance(source, pd.DataFrame) else read_table(source)
     result = frame.copy()
-    result["prediction"] = model.predict(frame)
+    prediction = model.predict(frame)
+    if prediction.ndim == 2:
+        columns = [f"prediction_{j}" for j in range(prediction.shape[1])]
+        return pd.concat([result, pd.DataFrame(prediction, columns=columns, index=result.index)], axis=1)
+    result["prediction"] = prediction
     if model.head.task != "regression":
         proba = model.predict_proba(frame)
         for j, label in enumerate(model.classes):
