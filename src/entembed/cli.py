@@ -310,8 +310,8 @@ def side_command(model_dir: Path = typer.Argument(..., metavar="MODEL", help="A 
                  numeric: str = typer.Option("", "--numeric", help="Comma-separated numeric feature columns."),
                  table: Optional[str] = typer.Option(None, "--table", help="Table whose vectors are learned "
                                                                            "(default: the first)."),
-                 loss: str = typer.Option("mse", "--loss", help="mse (squared error of the vectors) or cosine "
-                                                                "(their angle only)."),
+                 vector_loss: str = typer.Option("mse", "--loss", help="mse (squared error of the vectors) or "
+                                                                       "cosine (their angle only)."),
                  hidden: str = typer.Option("64", "--hidden", help="Hidden layer widths, comma-separated "
                                                                   "(\"\": a linear model)."),
                  dim: Optional[int] = typer.Option(None, "--dim", help="Embedding size of each feature "
@@ -327,7 +327,7 @@ def side_command(model_dir: Path = typer.Argument(..., metavar="MODEL", help="A 
     from .models.tabular import TableConfig
     from .storage import load
 
-    config = TableConfig(dim=dim, hidden=_widths(hidden), vector_loss=loss)
+    config = TableConfig(dim=dim, hidden=_widths(hidden), vector_loss=vector_loss)
     model = load(model_dir)
     if model.kind != "pair":
         raise EntembedError(f"{model_dir}: a {model.kind!r} model; a side model places new keys of pair models "

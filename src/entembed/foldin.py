@@ -40,8 +40,10 @@ SAVED_FILES = ("config.json", "weights.safetensors", "history.json", OPTIMIZER_F
 
 def _pair_model(model: Any, folder: str | os.PathLike, what: str) -> PairModel:
     if not isinstance(model, PairModel):
+        items = " (a next-item model takes new items from histories: --user, --item, --time)" if isinstance(
+            model, NextItemModel) and what == "entembed add" else ""
         raise EntembedError(f"{folder}: a {model.kind!r} model; {what} works on pair models "
-                            f"(entembed train pairs / train books).")
+                            f"(entembed train pairs / train books){items}.")
     return model
 
 
