@@ -166,7 +166,7 @@ def test_next_item_model_save_load_round_trip(tmp_path, config):
 
 def test_bad_text_input_is_refused_with_exact_messages():
     frame = planted_reviews(50)
-    with pytest.raises(InputError, match=r"task must be one of regression, binary, multiclass\. Got 'ranking'"):
+    with pytest.raises(InputError, match=r"task must be one of regression, binary, multiclass, vector\. Got 'ranking'"):
         train_text(frame, text="review", label="sentiment", task="ranking", settings=fast())
     with pytest.raises(InputError, match=r"no column 'body'; the columns are 'review', 'sentiment'\."):
         train_text(frame, text="body", label="sentiment", settings=fast())

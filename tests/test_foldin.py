@@ -11,9 +11,17 @@ import pytest
 
 import entembed
 from entembed import PairConfig, PairModel, Pairs, Trainer, Vocab, planted_books
-from entembed.foldin import add_to_folder, fold_in_items, fold_in_key
+from entembed.foldin import add_from_features, add_to_folder, cold_start_key, fold_in_items, fold_in_key
+from entembed.protocols import recommend_for_user
 from entembed.models.foldin import fold_in_pairs, grow_vocab
-from entembed.models.side import SideModel
+from dataclasses import replace
+
+import torch
+
+from entembed.api import fit_table, predict_frame
+from entembed.coldstart import load_side_model, save_side_model, side_vectors, train_side_model
+from entembed.models.heads import VECTOR_LOSSES, Head
+from entembed.models.tabular import TableConfig
 
 from conftest import run_cli
 
@@ -86,7 +94,8 @@ def test_bad_fold_in_input_names_the_problem(held_out):
 
 
 def digest(folder: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_updated_folder_answers_old_and_new_keys_and_a_failed_add_changes_nothing(tmp_path, held_out):
@@ -214,17 +223,174 @@ def test_next_item_fold_in_moves_only_new_rows(one_torch_thread):
         fold_in_items(model, data)
 
 
-def test_side_model_predicts_from_features_better_than_random(held_out):
-    graph, held, partial, full, _ = held_out
-    table = full.tables["books"]
-    genre = np.array([graph.genres[g] for g in graph.book_genre])
-    features = pd.DataFrame({"genre": genre}, index=table.keys)
-    side = SideModel(["genre"]).fit(features[~held], partial.tables["books"])
-    predicted = side.predict(features[held])
-    labels = graph.book_genre
-    ids, _ = partial.tables["books"].search(predicted, 10)
-    rest_labels = labels[~held]
-    hits = (rest_labels[ids] == labels[held][:, None]).mean()
-    assert hits > 0.9
-    with pytest.raises(entembed.InputError, match="^features: no column 'genre'"):
-        side.predict(pd.DataFrame({"author": ["x"]}))
+def test_vector_head_by_hand():
+    head = Head.fit(np.array([[1.0, 0.0], [3.0, 2.0]]), target="books")
+    assert head.task == "vector" and head.n_outputs == 2 and head.mean == [2.0, 1.0] and head.std == 1.0
+    target = head.encode([[1.0, 0.0], [3.0, 2.0]])
+    np.testing.assert_array_equal(target.numpy(), [[-1, -1], [1, 1]])
+    np.testing.assert_array_equal(head.predict(target), [[1, 0], [3, 2]])      # back in the targets' units
+    assert float(head.loss(torch.zeros(2, 2), target)) == 2.0                    # (1 + 1) / 2 per row, 2 rows
+    cosine = replace(head, vector_loss="cosine")
+    assert abs(float(cosine.loss(target, target))) < 1e-6
+    # outputs 0 predict the mean (2, 1): the cosine with (1, 0) is 2 / sqrt(5), with (3, 2) is 8 / sqrt(65)
+    expected = 2 - 2 / np.sqrt(5) - 8 / np.sqrt(65)
+    assert abs(float(cosine.loss(torch.zeros(2, 2), target)) - expected) < 1e-6
+    metrics = head.metrics(torch.zeros(2, 2), target)
+    assert metrics["val_rmse"] == 1.0 and abs(metrics["val_cosine"] - (2 / np.sqrt(5) + 8 / np.sqrt(65)) / 2) < 1e-6
+    with pytest.raises(entembed.InputError, match=r"^target 'books': the 2 target vectors are all equal"):
+        Head.fit(np.ones((2, 3)), target="books")
+    with pytest.raises(entembed.InputError, match=r"^target 'y' is a table of 2 columns; task 'regression'"):
+        Head.fit(np.ones((2, 2)), "regression", target="y")
+
+
+def test_table_model_learns_a_vector_per_category(one_torch_thread):
+    vectors = {"a": [1.0, 0.0, 0.0], "b": [0.0, 2.0, 0.0], "c": [0.0, 0.0, -1.0]}
+    frame = pd.DataFrame({"c": list("abc") * 40})
+    y = np.array([vectors[c] for c in frame["c"]])
+    for loss in VECTOR_LOSSES:
+        model = fit_table(frame, y, target="v", categorical=["c"], config=TableConfig(hidden=(), vector_loss=loss),
+                          settings=entembed.TrainSettings(epochs=150, lr=0.05, quiet=True))
+        predicted = model.predict(pd.DataFrame({"c": ["a", "b", "c"]}))
+        assert predicted.shape == (3, 3) and predicted.dtype == np.float32
+        cosines = (predicted * np.array(list(vectors.values()))).sum(1) / np.linalg.norm(predicted, axis=1)
+        cosines /= np.linalg.norm(list(vectors.values()), axis=1)
+        assert cosines.min() > 0.99, (loss, cosines)
+        if loss == "mse":
+            np.testing.assert_allclose(predicted, list(vectors.values()), atol=0.1)
+    table = predict_frame(model, pd.DataFrame({"c": ["b"]}))
+    assert list(table.columns) == ["c", "prediction_0", "prediction_1", "prediction_2"]
+    np.testing.assert_array_equal(table.iloc[0, 1:].to_numpy(np.float32), predicted[1])
+
+
+def planted_features(graph, noise: float = 0.3, seed: int = 0) -> pd.DataFrame:
+    """A features table of a planted graph's books: the genre, wrong for a ``noise`` share of them."""
+    rng = np.random.default_rng(seed)
+    genre = np.where(rng.random(len(graph.book_genre)) < noise, rng.integers(0, 8, len(graph.book_genre)),
+                     graph.book_genre)
+    return pd.DataFrame({"book": graph.pairs.left_vocab.keys, "genre": [f"g{g}" for g in genre]})
+
+
+def test_side_model_places_keys_with_no_links_from_their_features(tmp_path, held_out, one_torch_thread):
+    graph, held, partial, _, frame = held_out
+    features = planted_features(graph, noise=0.0)
+    table = partial.tables["books"]
+    side = train_side_model(table, features, key="book", categorical=["genre"], quiet=True, epochs=20)
+    assert side.head.task == "vector" and side.head.n_outputs == 16 and "val_cosine" in side.history.epochs[-1]
+    new = features[held].reset_index(drop=True)
+    predicted = side_vectors(side, "book", new, new["book"])
+    ids, _ = table.search(predicted, 10)
+    labels = graph.book_genre[~held]
+    assert (labels[ids] == graph.book_genre[held][:, None]).mean() > 0.9                 # chance: 1/8
+    random = np.random.default_rng(0).standard_normal(predicted.shape).astype(np.float32)
+    assert (labels[table.search(random, 10)[0]] == graph.book_genre[held][:, None]).mean() < 0.3
+    with pytest.raises(entembed.InputError, match=r"^no row for key 'nobody' in column 'book' \(1 of the 2 keys"):
+        side_vectors(side, "book", new, [new["book"][0], "nobody"])
+    with pytest.raises(entembed.InputError, match=r"^no column 'genre'; the columns are 'book'"):
+        side_vectors(side, "book", new[["book"]], new["book"])
+    doubled = pd.concat([features, features.iloc[:1]])
+    with pytest.raises(entembed.InputError, match=r"^key 'Book 0000' of column 'book' has rows 1 and 1501; expected"):
+        train_side_model(table, doubled, key="book", categorical=["genre"], quiet=True, epochs=1)
+    # saved beside the pair model, loaded back with its key column, predicting the same
+    folder = entembed.save_model(partial, tmp_path / "model")
+    written = save_side_model(side, folder, table="books", key="book")
+    assert written == folder / "side-books" and entembed.load(folder).kind == "pair"
+    loaded, key = load_side_model(folder, "books")
+    assert key == "book"
+    np.testing.assert_array_equal(side_vectors(loaded, key, new, new["book"]), predicted)
+
+
+def test_cold_start_from_the_command_line(tmp_path, held_out):
+    graph, held, partial, _, frame = held_out
+    folder = entembed.save_model(partial, tmp_path / "model")
+    features = planted_features(graph, noise=0.0)
+    features.to_csv(tmp_path / "features.csv", index=False)
+    with pytest.raises(entembed.EntembedError, match=rf"^{folder}: no side model for table 'books'; train one with "
+                                                     rf"`entembed side {folder} FEATURES --key COLUMN"):
+        add_from_features(folder, tmp_path / "features.csv")
+    result = run_cli("side", folder, tmp_path / "features.csv", "--key", "book", "--categorical", "genre",
+                     "--epochs", "20", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "(vector)" in result.stdout and "validation rmse" in result.stdout and "cosine" in result.stdout
+    assert (folder / "side-books" / "weights.safetensors").is_file()
+    # neighbours of a book the model has never seen, from its features only
+    key = str(frame["book"][0])
+    result = run_cli("neighbors", folder, key, "--features", tmp_path / "features.csv", "--json")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    found = [n["key"] for n in json.loads(result.stdout)["neighbors"]]
+    assert sum(graph.genre_of(k) == graph.genre_of(key) for k in found) >= 8
+    # recommend for it: the links the library ranks for the same placed vector
+    result = run_cli("recommend", folder, "--user", key, "--features", tmp_path / "features.csv", "--json", "-k", "5")
+    assert result.returncode == 0, result.stderr
+    placed = cold_start_key(entembed.load(folder), key, tmp_path / "features.csv")
+    expected = [k for k, _ in recommend_for_user(placed, key, 5)]
+    assert [i["key"] for i in json.loads(result.stdout)["items"]] == expected
+    # add: a held-out book with links is folded in, one whose links are all unknown is placed from features
+    before = digest(folder)
+    pairs = frame[frame["book"].isin(frame["book"].unique()[:5])].copy()
+    pairs.loc[len(pairs)] = ["Book 99999", "no such link"]
+    pairs.to_csv(tmp_path / "pairs.csv", index=False)
+    result = run_cli("add", folder, tmp_path / "pairs.csv", "--left", "book", "--right", "link",
+                     "--features", tmp_path / "features.csv")
+    assert result.returncode == 2 and "no row for key 'Book 99999' in column 'book'" in result.stderr
+    assert digest(folder) == before                                                       # byte for byte
+    features.loc[len(features)] = ["Book 99999", "g0"]
+    features.to_csv(tmp_path / "features.csv", index=False)
+    result = run_cli("add", folder, tmp_path / "pairs.csv", "--left", "book", "--right", "link",
+                     "--features", tmp_path / "features.csv", "-o", tmp_path / "grown")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("folded 5 new keys into 'books' (refined 0) from ")
+    assert "1 unknown links skipped" in result.stdout and "1 more from their features (side model)" in result.stdout
+    grown = entembed.load(tmp_path / "grown")
+    assert "Book 99999" in grown.tables["books"] and (tmp_path / "grown" / "side-books" / "side.json").is_file()
+    # features only: every row of FILE is a new key
+    features.iloc[:len(held)][held].to_csv(tmp_path / "new.csv", index=False)
+    result = run_cli("add", folder, tmp_path / "new.csv")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"added {held.sum():,} new keys to 'books' from their features")
+    assert len(entembed.load(folder).tables["books"]) == len(partial.left_vocab) + held.sum()
+    before = digest(folder)
+    with pytest.raises(entembed.InputError, match=r"^'Book \d+' is already a key of table 'books' \(\d+ of the \d+ "
+                                                  r"keys are\): a side model places new keys only"):
+        add_from_features(folder, tmp_path / "new.csv")
+    assert digest(folder) == before
+
+
+def test_next_item_add_from_histories_on_the_command_line(tmp_path, held_out, one_torch_thread):
+    """Planted clusters: each user's history stays in one cluster of 10 items; new items appear only in new
+    histories of their cluster, so their nearest items should be of that cluster (chance: 1 in 6)."""
+    rng = np.random.default_rng(0)
+    n_clusters, per = 6, 10
+    rows = [(f"u{u}", f"c{c}i{rng.integers(per)}", t) for u in range(600) for c in [u % n_clusters]
+            for t in range(8)]
+    pd.DataFrame(rows, columns=["user", "item", "time"]).to_csv(tmp_path / "train.csv", index=False)
+    result = run_cli("train", "sequence", tmp_path / "train.csv", "--user", "user", "--item", "item", "--time",
+                     "time", "--dim", "16", "--history", "3", "--epochs", "15", "-q", "-o", tmp_path / "seq")
+    assert result.returncode == 0, result.stderr
+    folder = tmp_path / "seq"
+    new = [(f"n{u}", f"c{c}i{rng.integers(per)}" if t % 2 else f"c{c}new", t) for u in range(240)
+           for c in [u % n_clusters] for t in range(8)]
+    pd.DataFrame(new, columns=["user", "item", "time"]).to_csv(tmp_path / "new.csv", index=False)
+    before = digest(folder)
+    result = run_cli("add", folder, tmp_path / "new.csv", "--user", "user", "--item", "item")
+    assert result.returncode == 2 and "give --user, --item and --time" in result.stderr
+    result = run_cli("add", folder, tmp_path / "train.csv", "--user", "user", "--item", "item", "--time", "time")
+    assert result.returncode == 2 and result.stderr == "error: no new item: all 60 items of the histories are in " \
+                                                       "the model.\n"
+    assert digest(folder) == before
+    result = run_cli("add", folder, tmp_path / "new.csv", "--user", "user", "--item", "item", "--time", "time",
+                     "--epochs", "30")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"folded 6 new items in from the histories of {tmp_path / 'new.csv'}; saved {folder}\n"
+    items = entembed.load(folder).tables["items"]
+    assert len(items) == 66
+    same = [sum(k.startswith(f"c{c}i") for k, _ in items.most_similar(f"c{c}new", topn=5)) for c in range(n_clusters)]
+    assert sum(same) >= 0.8 * 5 * n_clusters, same                                      # chance: 1/6
+    pair_folder = entembed.save_model(held_out[2], tmp_path / "pairs")
+    result = run_cli("add", pair_folder, tmp_path / "new.csv", "--user", "user", "--item", "item", "--time", "time")
+    assert result.returncode == 2 and result.stderr == (
+        f"error: {pair_folder}: a 'pair' model; folding items in from histories (--user, --item, --time) works on "
+        "next-item models (entembed train sequence).\n")
+    result = run_cli("add", folder, tmp_path / "new.csv", "--left", "user", "--right", "item")
+    assert result.returncode == 2 and "a 'next-item' model; entembed add works on pair models" in result.stderr

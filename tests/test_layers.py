@@ -20,7 +20,7 @@ LAYERS = [
     ["cli"],
     ["serve"],
     ["viz", "export", "demo", "sklearn", "protocols"],
-    ["api", "foldin", "checkpoints", "distributed"],
+    ["api", "foldin", "coldstart", "checkpoints", "distributed"],
     ["storage"],
     ["train"],
     ["models"],

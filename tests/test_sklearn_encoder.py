@@ -72,7 +72,7 @@ def test_errors():
     X, y = frame(100)
     with pytest.raises(NotFittedError):
         EntityEmbeddingEncoder().transform(X)
-    with pytest.raises(InputError, match=r"task must be one of regression, binary, multiclass\. Got 'ranking' instead\."):
+    with pytest.raises(InputError, match=r"task must be one of regression, binary, multiclass, vector\. Got 'ranking' instead\."):
         EntityEmbeddingEncoder(task="ranking").fit(X, y)
     with pytest.raises(InputError, match=r"target column 'y' has a single value \(1\.0\); expected at least two"):
         EntityEmbeddingEncoder().fit(X, np.ones(len(X)))

@@ -182,7 +182,7 @@ def test_bad_tables_are_refused_with_the_column_and_value(change, kwargs, messag
 
 
 def test_unknown_task_and_bad_config_are_refused():
-    with pytest.raises(InputError, match=r"task must be one of regression, binary, multiclass\. Got 'ranking' instead\."):
+    with pytest.raises(InputError, match=r"task must be one of regression, binary, multiclass, vector\. Got 'ranking' instead\."):
         train_table(GOOD, target="y", categorical=["a"], task="ranking")
     with pytest.raises(InputError, match=r"activation must be one of relu, linear, tanh, gelu, sigmoid\. Got 'swish' instead\."):
         TableConfig(activation="swish")
@@ -249,7 +249,7 @@ def test_cli_errors_and_neighbors_in_process(tmp_path, planted):
     done = runner.invoke(app, ["neighbors", str(folder), "c1", "--table", "city", "-k", "3"])
     assert done.exit_code == 0 and "closest to c1" in done.output
     cases = [(["train", "table", str(train), "--target", "y", "--categorical", "city", "--task", "ranking", "-q"],
-              "task must be one of regression, binary, multiclass. Got 'ranking' instead."),
+              "task must be one of regression, binary, multiclass, vector. Got 'ranking' instead."),
              (["train", "table", str(train), "--target", "y", "--categorical", "city", "--hidden", "8,x", "-q"],
               "--hidden must be comma-separated layer widths such as 64,32. Got '8,x' instead."),
              (["train", "table", str(train), "--target", "y", "--categorical", "city", "--target-range", "1", "-q"],

@@ -7,14 +7,15 @@ Layers: each module imports only from its own layer or the ones below it, never 
 
     __main__, cli                         the command line: parses, calls the library, prints
     demo, sklearn, protocols              built-in demos; the scikit-learn transformer; evaluation protocols
-    api, foldin, checkpoints,             train_pairs / train_table / train_text / train_next_item, predict_frame;
-    distributed                           new keys for trained models (add_to_folder, train_more, fold_in_items);
+    api, foldin, coldstart,               train_pairs / train_table / train_text / train_next_item, predict_frame;
+    checkpoints, distributed              new keys for trained models (add_to_folder, train_more, fold_in_items);
+                                          cold start from features (a table model with a vector head);
                                           checkpoints of an unfinished run, to resume it exactly after a kill;
                                           the pair model trained over processes (torchrun)
     storage                               model folders (save_model, load, Checkpoint)
     train                                 the one Trainer, TrainSettings, TrainState, History, the validation split
     models                                pair (+ pair_kernel), tabular, text, next_item, bags, heads, autograd,
-                                          foldin (new rows from links), side (cold start from features)
+                                          foldin (new rows from links)
     data                                  readers, vocab-encoded arrays, negative sampling, synthetic data
     embeddings, evaluate                  the trained result and its queries; metrics
     index, vocab                          exact search; string <-> id
@@ -44,8 +45,10 @@ _EXPORTS = {
     **dict.fromkeys(["EmbeddingModel", "PairConfig", "PairModel", "TableConfig", "TableModel",
                      "BagConfig", "NextItemConfig", "NextItemModel", "TextModel"], ".models"),
     **dict.fromkeys(["train_pairs", "train_table", "train_text", "train_next_item", "predict_frame"], ".api"),
-    **dict.fromkeys(["add_to_folder", "fold_in_key", "fold_in_items", "train_more"], ".foldin"),
-    **dict.fromkeys(["FoldIn", "fold_in_pairs"], ".models.foldin"), "SideModel": ".models.side",
+    **dict.fromkeys(["add_to_folder", "add_from_features", "add_items_to_folder", "cold_start_key", "fold_in_key",
+                     "fold_in_items", "train_more"], ".foldin"),
+    **dict.fromkeys(["train_side_model", "save_side_model", "load_side_model", "side_vectors"], ".coldstart"),
+    **dict.fromkeys(["FoldIn", "fold_in_pairs"], ".models.foldin"),
     "Checkpoint": ".storage", "load": ".storage", "save_model": ".storage",
     **dict.fromkeys(["History", "Trainer", "TrainSettings", "TrainState", "fit"], ".train"),
     "Vocab": ".vocab",
@@ -59,7 +62,9 @@ __all__ = ["Books", "Checkpoint", "EmbeddingModel", "Embeddings", "EntembedError
            "TableConfig", "TableData", "TableModel", "TokenStudy", "read_tabular", "token_study", "train_table",
            "Bags", "BagConfig", "Interactions", "NextItemConfig", "NextItemModel", "TextEncoder", "TextModel",
            "read_interactions", "tokenize", "train_next_item", "train_text",
-           "FoldIn", "SideModel", "add_to_folder", "fold_in_items", "fold_in_key", "fold_in_pairs", "train_more"]
+           "FoldIn", "add_to_folder", "add_from_features", "add_items_to_folder", "cold_start_key", "fold_in_items",
+           "fold_in_key", "fold_in_pairs", "train_more", "train_side_model", "save_side_model", "load_side_model",
+           "side_vectors"]
 
 
 def __getattr__(name: str):

@@ -24,7 +24,7 @@ from .models.base import EmbeddingModel
 from .models.heads import Head
 from .train import StateCallback, Trainer, TrainSettings, TrainState, validation_split
 
-__all__ = ["train_pairs", "train_table", "train_text", "train_next_item", "predict_frame"]
+__all__ = ["train_pairs", "train_table", "fit_table", "train_text", "train_next_item", "predict_frame"]
 
 
 def train_pairs(pairs: Pairs, *, config: PairConfig | None = None, settings: TrainSettings | None = None,
@@ -45,9 +45,9 @@ def _held_out_rows(n: int, settings: TrainSettings) -> tuple[np.ndarray, np.ndar
 
 def _head(y: np.ndarray, kept: np.ndarray, task: str | None, target: str) -> Head:
     """The head for a clean hold-out: checked on every label (rows named as in the source) and with the
-    classes of every label, but a regression target's scale from the ``kept`` rows only."""
+    classes of every label, but a regression (or vector) target's scale from the ``kept`` rows only."""
     head = Head.fit(y, task, target=target)
-    return Head.fit(y[kept], "regression", target=target) if head.task == "regression" else head
+    return Head.fit(y[kept], head.task, target=target) if head.task in ("regression", "vector") else head
 
 
 def train_table(source: str | os.PathLike | pd.DataFrame | TableData, *, target: str = "target",
@@ -68,14 +68,26 @@ def train_table(source: str | os.PathLike | pd.DataFrame | TableData, *, target:
     frame, where = as_frame(source, [target, *categorical, *numeric])
     data = read_tabular(frame, target=target, categorical=categorical, numeric=numeric, min_count=min_count,
                         where=where)  # every row checked, and named as in the source
+    return fit_table(frame, data.y, target=target, categorical=categorical, numeric=numeric, task=task,
+                     config=config, min_count=min_count, where=where, settings=settings)
+
+
+def fit_table(frame: pd.DataFrame, y: np.ndarray, *, target: str, categorical: Sequence[str] = (),
+              numeric: Sequence[str] = (), task: str | None = None, config: TableConfig | None = None,
+              min_count: int = 1, where: str = "", settings: TrainSettings | None = None) -> TableModel:
+    """Train a table model on the columns of ``frame`` to predict ``y`` (one value, or one vector, a row).
+
+    The validation rows (``settings.validation``) are held out before the vocabularies, the numeric scales
+    and the target's scale are fitted: a clean hold-out.
+    """
+    settings = settings or TrainSettings()
     kept, held = _held_out_rows(len(frame), settings)
-    head, validation = _head(data.y, kept, task, target), None
-    if len(held):
-        columns = TableColumns.fit(frame.iloc[kept], categorical, numeric, min_count=min_count, where=where)
-        data, validation = (TableData(*columns.encode(frame.iloc[rows], where), data.y[rows], columns, target)
-                            for rows in (kept, held))
+    head = _head(y, kept, task, target)
+    columns = TableColumns.fit(frame.iloc[kept], categorical, numeric, min_count=min_count, where=where)
+    data, validation = (TableData(*columns.encode(frame.iloc[rows], where), y[rows], columns, target)
+                        for rows in (kept, held))
     model = TableModel.for_data(data, config, seed=settings.seed, head=head)
-    Trainer(settings).fit(model, data, validation=validation)
+    Trainer(settings).fit(model, data, validation=validation if len(held) else None)
     return model
 
 
@@ -108,13 +120,18 @@ def train_next_item(data: Interactions, *, config: NextItemConfig | None = None,
 
 
 def predict_frame(model: EmbeddingModel, source: str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``source`` with a ``prediction`` column, plus ``proba_<class>`` columns for classifiers."""
+    """The rows of ``source`` with a ``prediction`` column, plus ``proba_<class>`` columns for classifiers
+    (a vector head: ``prediction_0`` ... ``prediction_<dim - 1>``)."""
     if not isinstance(model, (TableModel, TextModel)):
         raise EntembedError(f"{getattr(model, 'folder', None) or 'this model'}: a {model.kind!r} model does not "
                             "predict; train a table or text model.")
     frame = source if isinstance(source, pd.DataFrame) else read_table(source)
     result = frame.copy()
-    result["prediction"] = model.predict(frame)
+    prediction = model.predict(frame)
+    if prediction.ndim == 2:
+        columns = [f"prediction_{j}" for j in range(prediction.shape[1])]
+        return pd.concat([result, pd.DataFrame(prediction, columns=columns, index=result.index)], axis=1)
+    result["prediction"] = prediction
     if model.head.task != "regression":
         proba = model.predict_proba(frame)
         for j, label in enumerate(model.classes):

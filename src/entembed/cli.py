@@ -279,7 +279,11 @@ def neighbors(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model
               links: Optional[str] = typer.Option(None, "--links", metavar="A,B,...",
                                                   help="Comma-separated keys of the other table linked to KEY: "
                                                        "KEY is folded in from them first (in memory, not saved), "
-                                                       "so it may be a key the model has never seen.")) -> None:
+                                                       "so it may be a key the model has never seen."),
+              features: Optional[Path] = typer.Option(None, "--features", metavar="FEATURES",
+                                                      help="A file of features with a row for KEY: KEY, with no "
+                                                           "links, is placed by the side model (entembed side).")
+              ) -> None:
     """Print the K nearest neighbours of KEY in a trained model."""
     from .storage import load
 
@@ -288,10 +292,17 @@ def neighbors(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model
     name = table or next(iter(tables))
     if name not in tables:
         raise EntembedError(f"{model_dir}: no table {name!r}; the tables are {', '.join(map(repr, tables))}.")
+    if links is not None and features is not None:
+        raise EntembedError("--links and --features are two ways to place a new KEY; give one.")
     if links is not None:
         from .foldin import fold_in_key
 
         model, _ = fold_in_key(model, key, _names("--links", links), table=name)
+        tables = model.tables
+    if features is not None:
+        from .foldin import cold_start_key
+
+        model = cold_start_key(model, key, features, table=name)
         tables = model.tables
     found = tables[name].most_similar(key, topn=k, metric=metric)
     if as_json:
@@ -303,23 +314,98 @@ def neighbors(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model
 
 @app.command("add")
 @user_errors
-def add(model_dir: Path = typer.Argument(..., metavar="MODEL", help="A pair model folder."),
-        file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON pairs naming the new keys."),
-        left: str = typer.Option(..., "--left", help="Column of the model's left-table keys."),
-        right: str = typer.Option(..., "--right", help="Column of the model's right-table keys."),
+def add(model_dir: Path = typer.Argument(..., metavar="MODEL", help="A pair or next-item model folder."),
+        file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJSON: pairs naming the new keys (--left, "
+                                              "--right), features of new keys (neither), or histories (--user, "
+                                              "--item, --time)."),
+        left: Optional[str] = typer.Option(None, "--left", help="Column of the model's left-table keys."),
+        right: Optional[str] = typer.Option(None, "--right", help="Column of the model's right-table keys."),
         side: str = typer.Option("left", "--side", help="Which column holds the new keys: left or right."),
         existing: str = typer.Option("refuse", "--existing",
                                      help="A key the model already has: refuse (default) or refine its vector."),
+        features: Optional[Path] = typer.Option(None, "--features", metavar="FEATURES",
+                                                help="A file of features (see entembed side): keys of the pairs "
+                                                     "with no known link get their vector from the side model."),
+        table: Optional[str] = typer.Option(None, "--table", help="Features only: the table to add keys to "
+                                                                   "(default: the left one)."),
+        user: Optional[str] = typer.Option(None, "--user", help="Next-item model: column of users."),
+        item: Optional[str] = typer.Option(None, "--item", help="Next-item model: column of items."),
+        time: Optional[str] = typer.Option(None, "--time", help="Next-item model: column of times."),
         output: Optional[Path] = typer.Option(None, "-o", "--output",
                                               help="Model folder to write (default: MODEL, replaced atomically)."),
         epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the new pairs (default: as trained)."),
         seed: int = SeedOpt) -> None:
-    """Fold new keys into a trained pair model from their pairs in FILE (the other table stays frozen)."""
-    from .foldin import add_to_folder
+    """Add new keys to a trained model without retraining it: fold them in from their pairs in FILE (the other
+    table stays frozen), place them from their features by the side model (FILE holds features; no --left or
+    --right), or fold new items into a next-item model from the histories in FILE (--user, --item, --time)."""
+    from .foldin import add_from_features, add_items_to_folder, add_to_folder
 
+    histories = (user, item, time)
+    if any(histories):
+        if not all(histories) or left or right or features:
+            raise EntembedError("a next-item model's new items come from histories: give --user, --item and --time "
+                                "(and no --left, --right or --features).")
+        written, added = add_items_to_folder(model_dir, file, user=user, item=item, time=time, output=output,
+                                             epochs=epochs, seed=seed)
+        typer.echo(f"folded {added:,} new items in from the histories of {file}; saved {written}")
+        return
+    if left is None and right is None:
+        if features is not None:
+            raise EntembedError("FILE is the features when --left and --right are not given; --features is for "
+                                "keys of a pairs file.")
+        written, report = add_from_features(model_dir, file, table=table, output=output)
+        typer.echo(f"added {report.from_features:,} new keys to {report.table!r} from their features (side "
+                   f"model); saved {written}")
+        return
+    if left is None or right is None:
+        raise EntembedError("give both --left and --right (the columns of the pairs), or neither (FILE holds "
+                            "features of new keys).")
     written, report = add_to_folder(model_dir, file, left=left, right=right, side=side, existing=existing,
-                                    output=output, epochs=epochs, seed=seed)
+                                    output=output, epochs=epochs, seed=seed, features=features)
     typer.echo(f"{report.summary()}; saved {written}")
+
+
+@app.command("side")
+@user_errors
+def side_command(model_dir: Path = typer.Argument(..., metavar="MODEL", help="A pair model folder."),
+                 file: Path = typer.Argument(..., metavar="FEATURES", help="CSV, TSV, Parquet or NDJSON: one row "
+                                                                          "of features a key."),
+                 key: str = typer.Option(..., "--key", help="Column of FEATURES holding the keys."),
+                 categorical: str = typer.Option("", "--categorical", help="Comma-separated categorical feature "
+                                                                          "columns (author, genre, ...)."),
+                 numeric: str = typer.Option("", "--numeric", help="Comma-separated numeric feature columns."),
+                 table: Optional[str] = typer.Option(None, "--table", help="Table whose vectors are learned "
+                                                                           "(default: the first)."),
+                 vector_loss: str = typer.Option("mse", "--loss", help="mse (squared error of the vectors) or "
+                                                                       "cosine (their angle only)."),
+                 hidden: str = typer.Option("64", "--hidden", help="Hidden layer widths, comma-separated "
+                                                                  "(\"\": a linear model)."),
+                 dim: Optional[int] = typer.Option(None, "--dim", help="Embedding size of each feature "
+                                                                       "(default: min(600, 1.6 n^0.56))."),
+                 validation: float = typer.Option(0.1, "--validation", help="Share of keys held out; RMSE and "
+                                                                            "cosine each epoch."),
+                 epochs: Optional[int] = EpochsOpt, seed: int = SeedOpt, quiet: bool = QuietOpt,
+                 patience: Optional[int] = PatienceOpt, threads: Optional[int] = ThreadsOpt) -> None:
+    """Train a side model: a table model from the features of the keys MODEL knows to their trained vectors,
+    saved in MODEL/side-<table>/. Keys with no links then get vectors from their features (add, neighbors,
+    recommend with --features)."""
+    from .coldstart import save_side_model, train_side_model
+    from .models.tabular import TableConfig
+    from .storage import load
+
+    config = TableConfig(dim=dim, hidden=_widths(hidden), vector_loss=vector_loss)
+    model = load(model_dir)
+    if model.kind != "pair":
+        raise EntembedError(f"{model_dir}: a {model.kind!r} model; a side model places new keys of pair models "
+                            "(entembed train pairs / train books).")
+    tables = model.tables
+    name = table or next(iter(tables))
+    if name not in tables:
+        raise EntembedError(f"{model_dir}: no table {name!r}; the tables are {', '.join(map(repr, tables))}.")
+    side = train_side_model(tables[name], file, key=key, categorical=_names("--categorical", categorical),
+                            numeric=_names("--numeric", numeric), config=config, table=name, epochs=epochs,
+                            seed=seed, quiet=quiet, validation=validation, patience=patience, threads=threads)
+    report_training(side, save_side_model(side, model_dir, table=name, key=key))
 
 
 @app.command("demo")
@@ -662,6 +748,9 @@ def recommend_command(
         time: Optional[str] = typer.Option(None, "--time", metavar="COL", help="Pair model: the --exclude-seen "
                                            "file's time column, which orders the user's items (default: row order) "
                                            "for a model that follows a user's latest items (preset recommend)."),
+        features: Optional[Path] = typer.Option(None, "--features", metavar="FEATURES",
+                                                help="Pair model: a file of features with a row for --user: a new "
+                                                     "user with no links is placed by the side model."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
     """Recommend items: right keys for a left key (--user), or the next items after a history (--history)."""
     import numpy as np
@@ -700,6 +789,13 @@ def recommend_command(
             uid = model.left_vocab.encode([user], unknown="ignore")[0]  # a new user (--links) has no rows here
             recent = [model.right_vocab.keys[i] for i in seen.right[seen.left == uid]]
         query, known = {"user": user}, []
+        if features is not None:
+            if links is not None or model.kind != "pair":
+                raise EntembedError("--features places a new --user from its features: it needs a pair model and "
+                                    "no --links.")
+            from .foldin import cold_start_key
+
+            model = cold_start_key(model, user, features)
         if links is not None:
             if model.kind != "pair":
                 raise EntembedError(f"--links folds a new --user in from its items: it needs a pair model; "

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import re
+import shutil
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,10 +60,11 @@ def _versions() -> dict[str, str]:
 
 
 def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: Any = None,
-               attachments: dict[str, str] | None = None) -> Path:
+               attachments: dict[str, str | Path] | None = None) -> Path:
     """Write ``model`` to ``folder`` (replacing an older model there only once the new one is complete).
 
-    ``attachments`` maps extra file names to text saved with the model (e.g. the books' infobox metadata).
+    ``attachments`` maps extra file names to text saved with the model (e.g. the books' infobox metadata), or
+    to a folder copied in whole (e.g. a side model, ``side-<table>/``).
     """
     folder = Path(folder).resolve()
     check_replaceable(folder)
@@ -86,8 +88,11 @@ def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: An
                       metadata={"format": FORMAT, "optimizer": optimizer[0]})
         history = getattr(model, "history", None) or History()
         history.save(temporary / "history.json")
-        for name, text in (attachments or {}).items():
-            (temporary / name).write_text(text, encoding="utf-8")
+        for name, content in (attachments or {}).items():
+            if isinstance(content, Path):
+                shutil.copytree(content, temporary / name)
+            else:
+                (temporary / name).write_text(content, encoding="utf-8")
         (temporary / "config.json").write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")
     return folder
 

@@ -28,7 +28,8 @@ from . import pair_kernel as kernel
 from .next_item import NextItemModel
 from .pair import PARALLEL_MIN_SAMPLES, PairModel
 
-__all__ = ["EXISTING", "SIDES", "FoldIn", "grow_vocab", "grow_pair_model", "fold_in_pairs", "grow_next_item_model"]
+__all__ = ["EXISTING", "SIDES", "FoldIn", "grow_vocab", "grow_pair_model", "fold_in_pairs", "place_rows",
+           "grow_next_item_model"]
 
 #: What fold-in does with a key the table already has: refuse the whole call, or refine its vector.
 EXISTING = ("refuse", "refine")
@@ -39,7 +40,8 @@ MAX_BATCH = 4096
 
 @dataclass
 class FoldIn:
-    """What a fold-in did: the table it grew, keys added and refined, links used and links unknown."""
+    """What a fold-in did: the table it grew, keys added and refined, links used and links unknown, and keys
+    placed by a side model from their features (cold start)."""
 
     table: str
     added: int
@@ -48,11 +50,13 @@ class FoldIn:
     unknown_links: int
     epochs: int
     seconds: float
+    from_features: int = 0
 
     def summary(self) -> str:
         unknown = f"; {self.unknown_links:,} unknown links skipped" if self.unknown_links else ""
+        cold = f"; {self.from_features:,} more from their features (side model)" if self.from_features else ""
         return (f"folded {self.added:,} new keys into {self.table!r} (refined {self.refined:,}) from "
-                f"{self.links:,} links{unknown}, {self.epochs} epochs in {self.seconds:.2f}s")
+                f"{self.links:,} links{unknown}, {self.epochs} epochs in {self.seconds:.2f}s{cold}")
 
 
 def grow_vocab(vocab: Vocab, keys: Sequence[str] | np.ndarray | pd.Series) -> Vocab:
@@ -137,7 +141,7 @@ def fold_in_pairs(model: PairModel, keys: Sequence[str] | np.ndarray | pd.Series
         raise InputError(f"{uniques[~linked][0]!r} has no link that table {names[1]!r} knows ("
                          f"{(~linked).sum():,} of the {len(uniques):,} keys have none; {(~known).sum():,} of the "
                          f"{len(links):,} links are unknown): fold-in needs at least one known link; a side model "
-                         f"(entembed.SideModel) can give such a key a vector from its features.")
+                         f"(entembed side, then add --features FILE) can give such a key a vector from its features.")
     old_ids = own_vocab.encode(uniques, unknown="ignore")
     old = old_ids >= 0
     if old.any() and existing == "refuse":
@@ -170,6 +174,33 @@ def fold_in_pairs(model: PairModel, keys: Sequence[str] | np.ndarray | pd.Series
     report = FoldIn(names[0], len(new_keys), int(old.sum()), len(pairs), int((~known).sum()), epochs,
                     time.perf_counter() - started)
     return grown, report
+
+
+def place_rows(model: PairModel, keys: Sequence[str], vectors: np.ndarray, *, side: str = "left") -> PairModel:
+    """A copy of ``model`` whose ``side`` table also holds the new ``keys`` with ``vectors`` as their rows (say,
+    a side model's predictions for keys with no links); a key the table has is refused."""
+    if side not in SIDES:
+        raise InputError(f"side must be one of {', '.join(SIDES)}. Got {side!r} instead.", param="side")
+    keys = [str(k) for k in keys]
+    name, vocab = (model.config.left_name, model.left_vocab) if side == "left" else (
+        model.config.right_name, model.right_vocab)
+    old = vocab.encode(keys, unknown="ignore") >= 0
+    if old.any():
+        raise InputError(f"{keys[int(np.argmax(old))]!r} is already a key of table {name!r} ({old.sum():,} of the "
+                         f"{len(keys):,} keys are): a side model places new keys only; leave them out.")
+    if len(set(keys)) != len(keys) or np.shape(vectors) != (len(keys), model.config.dim):
+        raise InputError(f"keys and vectors must be {len(keys)} distinct keys and as many rows of "
+                         f"{model.config.dim} numbers. Got {len(set(keys))} distinct keys and shape "
+                         f"{np.shape(vectors)}.")
+    grown = grow_pair_model(model, *((keys, ()) if side == "left" else ((), keys)))
+    own, own_vocab = (grown.left, grown.left_vocab) if side == "left" or model.config.shared else (
+        grown.right, grown.right_vocab)
+    ids = own_vocab.encode(keys).astype(np.int64)
+    own.data.numpy()[ids] = vectors
+    if side == "left" or model.config.shared:
+        grown.untrained_left[ids] = False
+    grown.clear_tables()
+    return grown
 
 
 def _solve_rows(rows: np.ndarray, other: np.ndarray, pairs: Pairs, model: PairModel, optimizer: str, lr: float,

@@ -2,7 +2,8 @@
 
 One embedding table per categorical column (its name is the column's name), each with one reserved row
 after the vocab for missing values, unseen categories and categories rarer than ``min_count``. The
-output layer and loss come from ``Head`` (regression, binary, multiclass). Trained by autograd through
+output layer and loss come from ``Head`` (regression, binary, multiclass, or vector: a vector a row, e.g.
+the trained embedding of the key a row describes, for cold start from side features). Trained by autograd through
 the one Trainer (``AutogradTask``), so validation metrics, early stopping and history come for free.
 """
 
@@ -23,7 +24,7 @@ from ..errors import InputError, check_fraction, check_positive_int, check_range
 from ..vocab import Vocab
 from .autograd import AutogradTask, make_torch_optimizer
 from .base import EmbeddingModel, hold_out_rows, register_model
-from .heads import TASKS, Head
+from .heads import TASKS, VECTOR_LOSSES, Head
 
 __all__ = ["TableConfig", "TableModel", "embedding_size", "PRESETS", "ACTIVATIONS"]
 
@@ -54,6 +55,8 @@ class TableConfig:
     biases: bool = False                # a learned bias per category (per output), summed into the output;
     #                                     they share the tables' decay and l2 and start at zero
     standardize_target: bool = True     # regression: train on (y - mean) / std, predict in y's units
+    #                                     (vector: centred per dimension, divided by one overall std)
+    vector_loss: str = "mse"            # vector targets: "mse" or "cosine" (the angle only)
     target_range: tuple[float, float] | None = None  # regression: predictions squashed into (low, high) by a
     #                                     scaled sigmoid; e.g. (0.5, 5.5) for 1-5 ratings (fastai's y_range)
 
@@ -76,6 +79,9 @@ class TableConfig:
             if len(acts) != len(self.hidden):
                 raise InputError(f"activation needs one name per hidden layer ({len(self.hidden)}). "
                                  f"Got {len(acts)} instead.")
+        if self.vector_loss not in VECTOR_LOSSES:
+            raise InputError(f"vector_loss must be one of {', '.join(VECTOR_LOSSES)}. Got {self.vector_loss!r} "
+                             "instead.", param="vector_loss")
         check_fraction("dropout", self.dropout)
         check_fraction("embedding_dropout", self.embedding_dropout)
         for name in ("l2", "weight_decay", "embedding_decay", "init_scale"):
@@ -106,8 +112,8 @@ class TableModel(EmbeddingModel):
     def __init__(self, columns: TableColumns, head: Head, config: TableConfig | None = None, *, seed: int = 0):
         super().__init__()
         self.config = cfg = config or TableConfig()
-        low, high = cfg.target_range or (None, None)  # the config's range is the one the head applies
-        self.columns, self.head = columns, replace(head, low=low, high=high)
+        low, high = cfg.target_range or (None, None)  # the config's range and loss are the ones the head applies
+        self.columns, self.head = columns, replace(head, low=low, high=high, vector_loss=cfg.vector_loss)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.embeddings = nn.ModuleList()
@@ -149,8 +155,8 @@ class TableModel(EmbeddingModel):
             raise InputError(f"task must be one of {', '.join(TASKS)}. Got {task!r} instead.", param="task")
         config = config or TableConfig()
         head = head or Head.fit(data.y, task, target=data.target)
-        if head.task == "regression" and not config.standardize_target:
-            head = replace(head, mean=0.0, std=1.0)
+        if head.task in ("regression", "vector") and not config.standardize_target:
+            head = replace(head, mean=0.0 if head.task == "regression" else [0.0] * head.n_outputs, std=1.0)
         return cls(data.columns, head, config, seed=seed)
 
     # -- the EmbeddingModel contract ---------------------------------------------------------------------
@@ -241,7 +247,7 @@ class TableModel(EmbeddingModel):
         return torch.cat(chunks) if chunks else torch.zeros(0, self.head.n_outputs)
 
     def predict(self, X: str | os.PathLike | pd.DataFrame) -> np.ndarray:
-        """Predictions for the rows of ``X``: numbers in the target's units, or class labels."""
+        """Predictions for the rows of ``X``: numbers in the target's units, class labels, or (n, dim) vectors."""
         return self.head.predict(self.outputs(X))
 
     def predict_proba(self, X: str | os.PathLike | pd.DataFrame) -> np.ndarray:
