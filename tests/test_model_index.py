@@ -65,7 +65,7 @@ def test_index_built_for_other_vectors_is_refused_with_one_line(folders, tmp_pat
     with pytest.raises(ModelFileError, match=r"index[/\\]books: the index was built for other vectors \(1500 x "
                                              r".*\(entembed index .*second --table books; or delete"):
         entembed.load(stale)
-    result = run_cli("neighbors", stale, "Book 0000001", "-k", "3")
+    result = run_cli("neighbors", stale, "Book 0001", "-k", "3")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     assert "the index was built for other vectors" in result.stderr
@@ -99,23 +99,51 @@ def test_unknown_table_is_refused_before_any_work(folders):
     assert index_folder(first, "links") == first / "index" / "links"
 
 
+def cli(*args):
+    """The command line in this process (a subprocess would import torch again for each call)."""
+    from typer.testing import CliRunner
+
+    from entembed.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
 def test_cli_index_then_neighbors_gives_exact_searchs_top_results(folders, tmp_path):
     _, second = folders
     model = tmp_path / "model"
     shutil.copytree(second, model)
-    keys = entembed.load(model).tables["books"].keys
-    exact = [json.loads(run_cli("neighbors", model, key, "--json").stdout) for key in keys[:3]]
-    built = run_cli("index", model, "--ef-search", "300", "-q")
-    assert built.returncode == 0, built.stderr
+    keys = entembed.load(model).tables["books"].keys[:3]
+    exact = [json.loads(cli("neighbors", model, key, "--json").stdout) for key in keys]
+    built = cli("index", model, "--ef-search", "300", "-q")
+    assert built.exit_code == 0, built.output
     assert built.stdout.splitlines() == [f"indexed 'books': {model / 'index' / 'books'}",
                                          f"indexed 'links': {model / 'index' / 'links'}"]
     assert json.loads((model / "index" / "books" / "index.json").read_text())["params"] == {
         "connectivity": 16, "ef_construction": 80, "ef_search": 300}
-    for key, before in zip(keys[:3], exact):
-        after = json.loads(run_cli("neighbors", model, key, "--json").stdout)
+    for key, before in zip(keys, exact):
+        after = json.loads(cli("neighbors", model, key, "--json").stdout)
         assert [n["key"] for n in after["neighbors"]] == [n["key"] for n in before["neighbors"]]
         np.testing.assert_allclose([n["score"] for n in after["neighbors"]],
                                    [n["score"] for n in before["neighbors"]], rtol=1e-5)
-    bad = run_cli("index", model, "--connectivity", "0")
-    assert bad.returncode == 2
+    bad = cli("index", model, "--connectivity", "0")
+    assert bad.exit_code == 2
     assert bad.stderr.strip() == "error: --connectivity must be an int >= 1. Got 0 instead."
+
+
+def test_server_answers_neighbours_from_the_saved_index(folders, capsys):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from entembed.serve import Catalog
+    from entembed.serve.app import create_app
+
+    first, _ = folders
+    catalog = Catalog([first], map_method="none")
+    assert "first/books: cosine neighbours from its approximate index ({'connectivity': 16, 'ef_construction': " \
+           "80, 'ef_search': 200})" in capsys.readouterr().err
+    books = catalog.model("first").table("books").embeddings
+    assert isinstance(books.index("cosine"), AnnIndex)
+    exact = entembed.load(first, indexes=False).tables["books"].most_similar("Book 0007", topn=5)
+    with TestClient(create_app(catalog)) as client:
+        answer = client.get("/v1/first/books/neighbors", params={"key": "Book 0007", "k": 5}).json()
+    assert [n["key"] for n in answer["neighbors"]] == [key for key, _ in exact]
