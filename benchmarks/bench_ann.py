@@ -7,8 +7,8 @@
 1. Exact: the 10 neighbours of all 37,020 rows of a 37,020 x 50 table at once (``Embeddings.search``).
 2. Exact against approximate (``entembed.ann.AnnIndex``, faiss HNSW, built with the defaults of
    ``entembed index`` unless ``--connectivity`` / ``--ef-construction`` say otherwise) on the same vectors:
-   ``--rows`` x ``--dim`` clustered vectors (2,000 centres plus noise, like learned embeddings), plain gaussian ones (no structure: the hard case for a neighbour graph), or the
-   table of a trained model. The queries are 1,000 random rows, each excluded from its own answer (the
+   ``--rows`` x ``--dim`` clustered vectors (2,000 centres plus noise, like learned embeddings), plain
+   gaussian ones (no structure: the hard case for a neighbour graph), or the table of a trained model. The queries are 1,000 random rows, each excluded from its own answer (the
    neighbours of a key). Reported: build seconds, the saved index's bytes, resident memory added by the build,
    queries per second (1,000 in one batch, and 1,000 one at a time as a server asks; exact search: 200, and
    measured before and after the index, as the machine's load may change), recall@10 against exact search for
