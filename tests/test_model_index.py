@@ -147,3 +147,12 @@ def test_server_answers_neighbours_from_the_saved_index(folders, capsys):
     with TestClient(create_app(catalog)) as client:
         answer = client.get("/v1/first/books/neighbors", params={"key": "Book 0007", "k": 5}).json()
     assert [n["key"] for n in answer["neighbors"]] == [key for key, _ in exact]
+
+
+def test_cli_index_without_faiss_names_the_extra(folders, monkeypatch):
+    first, _ = folders
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    result = cli("index", first, "--table", "links", "-q")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: approximate search needs faiss-cpu: pip install 'entembed[ann]'"
+    assert not (first / "index" / "links").exists()

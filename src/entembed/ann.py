@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .atomic import atomic_folder
-from .errors import InputError, ModelFileError, check_positive_int
+from .errors import InputError, MissingExtraError, ModelFileError, check_positive_int
 from .index import ExactIndex, check_metric, normalize_rows
 
 __all__ = ["AnnIndex", "fingerprint"]
@@ -42,7 +42,7 @@ def _faiss():
     try:
         import faiss
     except ImportError:
-        raise ImportError("approximate search needs faiss-cpu: pip install 'entembed[ann]'") from None
+        raise MissingExtraError("approximate search", "ann", "faiss-cpu") from None
     return faiss
 
 
