@@ -37,7 +37,8 @@ $(PEERS_STAMP): benchmarks/requirements-peers.txt constraints.txt pyproject.toml
 
 peers: $(PEERS_STAMP)
 
-# Every benchmark, one after the other; their tables replace the suite section of BENCHMARKS.md.
+# Every benchmark, one after the other; each rewrites its own marked block of BENCHMARKS.md (benchmarks/run_all.py).
+# bench-quick: a reduced run of each (under 5 minutes), written to benchmarks/out/BENCHMARKS-quick.md.
 bench: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python benchmarks/run_all.py
 

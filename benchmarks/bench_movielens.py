@@ -113,12 +113,24 @@ def main() -> None:
         rows.append(run_split(k, config, not args.no_boosting, args.seed, args.refit, training, args.ensemble))
         print(json.dumps(rows[-1]), flush=True)
     print(f"\nconfig {json.dumps(config)}  training {json.dumps(training)}  ensemble {args.ensemble}")
-    keys = [key for key in rows[0] if key.endswith("_rmse") or key.endswith("seconds")]
-    print("| split | " + " | ".join(keys) + " |")
-    print("|" + "---|" * (len(keys) + 1))
+    columns = {"table_rmse": "table model RMSE (early-stopped)", "refit_rmse": "refit on all of base",
+               "ensemble_refit_rmse": f"ensemble of {args.ensemble} refits",
+               "ensemble_rmse": f"ensemble of {args.ensemble} (early-stopped)",
+               "gbm_embeddings_rmse": "boosting on entity embeddings", "gbm_onehot_rmse": "boosting on one-hot codes",
+               "gbm_ordinal_rmse": "boosting on ordinal codes", "global_mean_rmse": "global mean RMSE",
+               "val_rmse": "validation RMSE (from base)", "table_seconds": "seconds (table model)",
+               "ensemble_seconds": "seconds (all models)"}
+    keys = [key for key in columns if key in rows[0]]
+
+    def cell(key: str, value: float) -> str:
+        return f"{value:.0f}" if key.endswith("seconds") else f"{value:.4f}"
+
+    print("| split | " + " | ".join(columns[k] for k in keys) + " | epochs (best) |")
+    print("|" + "---|" * (len(keys) + 2))
     for row in rows:
-        print(f"| {row['split']} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |")
-    print("| mean | " + " | ".join(f"{np.mean([r[k] for r in rows]):.4f}" for k in keys) + " |")
+        print(f"| {row['split']} | " + " | ".join(cell(k, row[k]) for k in keys)
+              + f" | {row['epochs']} ({row['best_epoch']}) |")
+    print("| **mean** | " + " | ".join(cell(k, np.mean([r[k] for r in rows])) for k in keys) + " | |")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,11 @@ the user never rated, drawn uniformly with a fixed seed; HR@10, NDCG@10, MRR, AU
 training row has is left out (3 users here). The next-item model's input is the user's last 5 training
 items; the pair model, ALS, BPR and item-kNN see the whole training matrix (user, item pairs).
 
+The pair model also ranks with each user's latest training items (``PairConfig.recent``: an item's score gains
+a weight times its mean cosine to them; how many items and the weight chosen on validation, after its training
+settings). The same blend is applied to ALS's factors as one more row, so that what the blend brings is
+seen apart from what the pair model brings.
+
 Settings are chosen honestly on a validation split: each user's second-to-last rating, held out of the
 training part the same way, with its own 99 sampled items. Ours pick their epoch count (and the pair
 model its settings, from a small grid) there; ALS, BPR and item-kNN pick theirs there. The final models are
@@ -29,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +68,10 @@ def worker(split_path: str, result_path: str, seed: int, quick: bool) -> None:
         matrix.data[:] = 1.0  # repeated pairs count once
         return matrix
 
-    def evaluate(fitted, users, targets, candidates) -> dict[str, float]:
+    def evaluate(fitted, users, targets, candidates, recent=None, blend=(0, 0.0)) -> dict[str, float]:
+        """Metrics of a fitted model; ``blend`` = (last n items, weight): ALS's scores plus weight x (their mean
+        absolute value) x the item's mean cosine to the user's n latest items in ``recent``, the rule of
+        entembed's PairConfig.recent (written again here: this venv has no entembed)."""
         model, matrix = fitted
         chosen = np.concatenate([targets[:, None], candidates], axis=1)
         if hasattr(model, "similarity"):  # item-kNN: a user's score of an item sums its similarity to their items
@@ -71,6 +80,13 @@ def worker(split_path: str, result_path: str, seed: int, quick: bool) -> None:
         else:
             u, v = np.asarray(model.user_factors), np.asarray(model.item_factors)
             scores = np.einsum("nd,nkd->nk", u[users], v[chosen])
+            if blend[0]:
+                unit = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+                latest = recent[:, -blend[0]:]
+                mask = latest >= 0
+                profile = (unit[np.where(mask, latest, 0)] * mask[..., None]).sum(1) / np.maximum(
+                    mask.sum(1, keepdims=True), 1)
+                scores = scores + blend[1] * np.abs(scores).mean() * np.einsum("nd,nkd->nk", profile, unit[chosen])
         return metrics(scores[:, 0], scores[:, 1:])
 
     def fit(kind: str, params: dict, users: np.ndarray, items: np.ndarray):
@@ -106,14 +122,31 @@ def worker(split_path: str, result_path: str, seed: int, quick: bool) -> None:
             test = evaluate(model, split["test_users"], split["test_targets"], split["test_candidates"])
             result[kind] = {"params": best, "val": best_val, "test": test, "grid": len(grid),
                             "seconds": time.perf_counter() - started}
+            if kind == "als":  # the same recent-items blend as entembed's, its settings chosen on validation
+                started = time.perf_counter()
+                fitted = fit(kind, best, split["fit_users"], split["fit_items"])
+                blends = [(n, w) for n in BLEND_ITEMS for w in (1, 2, 4, 8, 16, 32)]
+                tried = [(evaluate(fitted, split["val_users"], split["val_targets"], split["val_candidates"],
+                                   split["val_recent"], b), b) for b in blends]
+                blend_val, blend = max(tried, key=lambda t: (t[0]["hr@10"], t[0]["ndcg@10"]))
+                test = evaluate(model, split["test_users"], split["test_targets"], split["test_candidates"],
+                                split["test_recent"], blend)
+                result["als+recent"] = {"params": {**best, "recent": blend[0], "recent_weight (x mean |score|)":
+                                                   blend[1]}, "val": blend_val, "test": test,
+                                        "grid": len(grid) * len(blends),
+                                        "seconds": result[kind]["seconds"] + time.perf_counter() - started}
     Path(result_path).write_text(json.dumps(result, indent=1))
+
+
+#: How many of a user's latest items the recent-items blend may use (PairConfig.recent), tried on validation.
+BLEND_ITEMS = (1, 3, 5, 10)
 
 
 # -- the main run (entembed's venv) ---------------------------------------------------------------------
 #: The pair model's settings tried on the validation split (each for up to --pair-epochs epochs); the fourth
-#: is the `recommend` preset.
+#: is the training part of the `recommend` preset (its recent-items blend is chosen afterwards).
 PAIR_GRID = [{}, {"dim": 32, "negatives": 8}, {"dim": 32, "negatives": 8, "l2": 0.01},
-             {"dim": 32, "negatives": 8, "l2": 0.003}, {"dim": 64, "negatives": 8, "l2": 0.01}]
+             {"dim": 32, "negatives": 8, "l2": 0.003, "update": "minibatch"}, {"dim": 64, "negatives": 8, "l2": 0.01}]
 
 
 def tune_epochs(make_model, data, validate, max_epochs: int, settings: dict) -> tuple[list[dict], float]:
@@ -125,6 +158,17 @@ def tune_epochs(make_model, data, validate, max_epochs: int, settings: dict) -> 
     Trainer(TrainSettings(epochs=max_epochs, **settings)).fit(model, data,
                                                               on_epoch=lambda e, r: curve.append(validate(model)))
     return curve, time.perf_counter() - started
+
+
+def padded(bags, width: int = max(BLEND_ITEMS)) -> np.ndarray:
+    """(bags, width) ids of each bag's last ``width`` ids, right-aligned, -1 before them (for the peer worker)."""
+    lengths = np.minimum(np.diff(bags.offsets), width)
+    out = np.full((len(lengths), width), -1, dtype=np.int64)
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    starts = bags.offsets[1:] - lengths
+    out[rows, width - lengths[rows] + within] = bags.ids[starts[rows] + within]
+    return out
 
 
 def best(curve: list[dict]) -> int:
@@ -154,7 +198,7 @@ def main() -> None:
     import torch
 
     from entembed.data.splits import as_pairs, leave_last_out_split, sample_negatives
-    from entembed.data.sequences import read_interactions
+    from entembed.data.sequences import last_items, read_interactions
     from entembed.models import NextItemConfig, NextItemModel, PairConfig, PairModel
     from entembed.models.pair import PRESETS
     from entembed.protocols import rank_held_out
@@ -162,7 +206,9 @@ def main() -> None:
 
     if args.quick:
         args.max_epochs, args.pair_epochs = min(args.max_epochs, 10), min(args.pair_epochs, 10)
-    pair_grid = [PRESETS["recommend"]] if args.quick else PAIR_GRID
+    training_part = {k: v for k, v in PRESETS["recommend"].items() if not k.startswith("recent")}
+    assert training_part in PAIR_GRID, "the grid tries the recommend preset's training settings"
+    pair_grid = [training_part] if args.quick else PAIR_GRID
     torch.set_num_threads(1)  # small batches: one thread is faster, and steady on a shared machine
     frame = pd.read_csv(args.data, sep="\t", names=["user", "item", "rating", "time"])
     data = read_interactions(frame, user="user", item="item", time="time")
@@ -180,14 +226,24 @@ def main() -> None:
     results = {}
     pair_settings = dict(seed=args.seed, quiet=True, threads=1)
     started, tried = time.perf_counter(), []
-    for options in pair_grid:  # the pair model: settings and epochs chosen on validation
-        config = PairConfig(**options)
+    for options in pair_grid:  # the pair model: settings and epochs chosen on validation, then the blend
+        config = PairConfig(**options, recent=0)
         curve, seconds = tune_epochs(lambda d: PairModel.for_data(d, config, seed=args.seed), val_split.train_pairs,
                                      lambda m: score(m, val_split, val_candidates), args.pair_epochs, pair_settings)
         tried.append((curve[best(curve) - 1], options, best(curve)))
         print(f"pair {options or 'defaults'}: validation HR@10 by epoch", " ".join(f"{c['hr@10']:.3f}" for c in curve),
               f"({seconds:.0f} s)", flush=True)
     val, options, epochs = max(tried, key=lambda t: (t[0]["hr@10"], t[0]["ndcg@10"]))
+    tuned = PairModel.for_data(val_split.train_pairs, PairConfig(**options), seed=args.seed)
+    Trainer(TrainSettings(epochs=epochs, **pair_settings)).fit(tuned, val_split.train_pairs)
+    blends = []  # the recent-items blend (PairConfig.recent, recent_weight), scored on validation: no training
+    for recent, weight in [(0, 0.0)] + [(n, w) for n in BLEND_ITEMS for w in (0.5, 1, 2, 4, 8)]:
+        tuned.config = replace(tuned.config, recent=recent, recent_weight=weight)
+        blends.append((score(tuned, val_split, val_candidates), {"recent": recent, "recent_weight": weight}))
+    val, blend = max(blends, key=lambda t: (t[0]["hr@10"], t[0]["ndcg@10"]))
+    print("pair recent-items blend on validation (HR@10):", " ".join(
+        f"{b['recent']}/{b['recent_weight']}:{m['hr@10']:.3f}" for m, b in blends), flush=True)
+    options = {**options, **blend}
     pair = PairModel.for_data(test_split.train_pairs, PairConfig(**options), seed=args.seed)
     Trainer(TrainSettings(epochs=epochs, **pair_settings)).fit(pair, test_split.train_pairs)
     results["entembed pair"] = {**score(pair, test_split, test_candidates), "val": val,
@@ -219,12 +275,15 @@ def main() -> None:
                      train_users=train_pairs.left, train_items=train_pairs.right, fit_users=fit_pairs.left,
                      fit_items=fit_pairs.right, test_users=test_split.test.left, test_targets=test_split.test.right,
                      test_candidates=test_candidates, val_users=val_split.test.left,
-                     val_targets=val_split.test.right, val_candidates=val_candidates)
+                     val_targets=val_split.test.right, val_candidates=val_candidates,
+                     val_recent=padded(last_items(val_split.train, max(BLEND_ITEMS), users=val_split.test.left)),
+                     test_recent=padded(last_items(train, max(BLEND_ITEMS), users=test_split.test.left)))
             subprocess.run([str(peer_python), __file__, "--seed", str(args.seed), "--worker", str(split), str(out)]
                            + (["--quick"] if args.quick else []), check=True)
             peers = json.loads(out.read_text())
-        for kind in ("als", "bpr", "item-knn"):
+        for kind in ("als", "als+recent", "bpr", "item-knn"):
             name = f"implicit {kind.upper() if kind != 'item-knn' else kind} {peers['implicit']}"
+            name = name.replace("ALS+RECENT", "ALS") + (" + entembed's recent-items blend" if "+" in kind else "")
             results[name] = {**peers[kind]["test"], "val": peers[kind]["val"], "seconds": peers[kind]["seconds"],
                              "chosen": ", ".join(f"{k} {v}" for k, v in peers[kind]["params"].items())
                              + f" (of {peers[kind]['grid']})"}

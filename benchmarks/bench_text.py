@@ -126,8 +126,12 @@ def imdb(args) -> None:
     train, test = frame[frame.split == "train"].reset_index(drop=True), frame[frame.split == "test"]
     print(f"IMDB: {len(train)} train, {len(test)} test reviews read from the archive in "
           f"{time.perf_counter() - started:.0f}s")
+    if args.sample:  # a reduced run: that many reviews of each split, seeded
+        train = train.sample(n=args.sample, random_state=args.seed).reset_index(drop=True)
+        test = test.sample(n=args.sample, random_state=args.seed)
     order = np.random.default_rng(args.seed).permutation(len(train))
-    fit_part, val_part = train.iloc[order[:20_000]], train.iloc[order[20_000:]]
+    n_fit = len(train) * 4 // 5  # 20,000 of the 25,000
+    fit_part, val_part = train.iloc[order[:n_fit]], train.iloc[order[n_fit:]]
 
     grid = [({"min_count": 2, "ngrams": n}, {"dim": 50}, {"optimizer": "adagrad", "lr": lr})
             for n in (1, 2) for lr in (0.1, 0.3)]
@@ -171,7 +175,7 @@ def rt(args) -> None:
     from sklearn.naive_bayes import MultinomialNB
 
     frame = read_rt()
-    folds = list(StratifiedKFold(10, shuffle=True, random_state=0).split(frame.text, frame.label))
+    folds = list(StratifiedKFold(args.folds, shuffle=True, random_state=0).split(frame.text, frame.label))
     words = {"min_count": 1, "ngrams": 2}
     grid = [(words, {"dim": 10, "dropout": 0.5}, {"optimizer": "adagrad", "lr": 0.3}),   # the previous choice
             (words, {"dim": 10, "dropout": 0.5, "nb_weights": True}, {"optimizer": "adagrad", "lr": 0.1}),
@@ -183,8 +187,8 @@ def rt(args) -> None:
               f"then {args.seeds} seed(s) refitted on the whole training part")
     else:
         print(f"rt-polarity: {len(frame)} sentences; setting and epochs chosen by the mean inner-validation accuracy "
-              f"over the ten folds' training parts (8/9 : 1/9 each), then {args.seeds} seed(s) refitted on each "
-              "fold's whole training part")
+              f"over the {args.folds} folds' training parts (8/9 : 1/9 each), then {args.seeds} seed(s) refitted on "
+              "each fold's whole training part")
     started = time.perf_counter()
     choices = []
     if args.nested:  # each test fold's choice reads its own training part only
@@ -227,14 +231,14 @@ def rt(args) -> None:
     if args.nested:
         name = ("entembed text (EmbeddingBag, dim 10, words + bigrams; setting, epochs chosen per fold: "
                 + " ".join(f"{g}/{e}" for g, e in choices))
-    print("\n| rt-polarity model | 10-fold accuracy (mean ± sd) | worst fold |\n|---|---|---|")
+    print(f"\n| rt-polarity model | {args.folds}-fold accuracy (mean ± sd) | worst fold |\n|---|---|---|")
     print(f"| {name}, seed {args.seed}) | {np.mean(single):.4f} ± {np.std(single):.4f} | {min(single):.4f} |")
     if args.seeds > 1:
         print(f"| {name}, mean probability of {args.seeds} seeds) | {np.mean(ensemble):.4f} ± {np.std(ensemble):.4f} | "
               f"{min(ensemble):.4f} |")
     print(f"| scikit-learn MultinomialNB on unigram+bigram counts | {np.mean(nb):.4f} ± {np.std(nb):.4f} | "
           f"{min(nb):.4f} |")
-    print(f"({time.perf_counter() - started:.0f}s: the choice and the 10 folds)")
+    print(f"({time.perf_counter() - started:.0f}s: the choice and the {args.folds} folds)")
 
 
 def main() -> None:
@@ -245,6 +249,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="rt-polarity: models averaged (mean probability)")
     parser.add_argument("--nested", type=int, default=0, metavar="N",
                         help="rt-polarity: choose per test fold on N splits of its own training part (0: pooled)")
+    parser.add_argument("--folds", type=int, default=10, help="rt-polarity: cross-validation folds")
+    parser.add_argument("--sample", type=int, default=0, metavar="N",
+                        help="IMDB: N reviews of each split, for a reduced run (0: all 25,000)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is steadier on a shared machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -20,7 +20,7 @@ LAYERS = [
     ["cli"],
     ["serve"],
     ["viz", "export", "demo", "sklearn", "protocols"],
-    ["api", "foldin"],
+    ["api", "foldin", "checkpoints", "distributed"],
     ["storage"],
     ["train"],
     ["models"],

@@ -1,19 +1,22 @@
 """Evaluation: ranking metrics in the full and sampled protocols, splits, and `entembed evaluate / recommend`."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from conftest import run_cli as run_process
 from entembed import Embeddings, Pairs, Vocab, save_model, train_pairs
-from entembed.data.sequences import read_interactions
+from entembed.data.bags import Bags
+from entembed.data.sequences import last_items, read_interactions
 from entembed.data.splits import kfold_splits, leave_last_out_split, random_split, sample_negatives
 from entembed.errors import InputError
 from entembed.evaluate import distance_correlation, full_ranks, ranking_metrics
-from entembed.models import PairConfig
+from entembed.models import PairConfig, PairModel
 from entembed.protocols import (metadata_quality, model_options, rank_held_out, recommend_for_user,
                                 split_train_evaluate)
 from entembed.train import TrainSettings
@@ -217,7 +220,8 @@ def test_cli_evaluate_and_recommend(tmp_path, small_graph):
 
 
 def test_recommend_preset_and_weight_decay_of_touched_rows(small_graph):
-    assert PairConfig.preset("recommend", dim=8) == PairConfig(dim=8, negatives=8, l2=0.003, update="minibatch")
+    assert PairConfig.preset("recommend", dim=8) == PairConfig(dim=8, negatives=8, l2=0.003, update="minibatch",
+                                                               recent=3, recent_weight=4.0)
     with pytest.raises(InputError, match="preset must be one of recommend. Got 'fast'"):
         PairConfig.preset("fast")
     with pytest.raises(InputError, match="l2 must be a number >= 0. Got -1"):
@@ -268,3 +272,67 @@ def test_cli_recommend_for_a_new_user_folded_in_from_its_links(tmp_path, graph_m
     assert same >= 0.5, same   # chance: 1 in 8 genres
     bad = run_process("recommend", folder, "--user", "Newcomer", "--links", "no such link")
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1
+
+
+def test_recent_items_blend_by_hand():
+    users, items = Vocab(["u"]), Vocab(["a", "b", "c"])
+    model = PairModel(users, items, PairConfig(dim=2, recent=2, recent_weight=4.0))
+    model.left.data[:] = torch.tensor([[1.0, 0.0]])
+    model.right.data[:] = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, -1.0]])
+    latest_b = Bags.from_lists([[1]])             # mean unit vector (0, 1): cosines 0, 1, -1
+    assert model.score_all(np.array([0]), recent=latest_b).tolist() == [[1.0, 4.0, -4.0]]
+    assert model.score(np.array([[0]]), np.array([[0, 1, 2]]), recent=latest_b).tolist() == [[1.0, 4.0, -4.0]]
+    assert model.score_all(np.array([0]), recent=Bags.from_lists([[1, 2]])).tolist() == [[1.0, 0.0, 0.0]]  # cancel
+    assert model.score_all(np.array([0]), recent=Bags.from_lists([[]])).tolist() == [[1.0, 0.0, 0.0]]       # none
+    # the last 2 known of the user's items: a and b (mean unit vector (0.5, 0.5)); unknown keys are skipped
+    assert recommend_for_user(model, "u", 3, recent=["c", "a", "zzz", "b"]) == [("a", 3.0), ("b", 2.0), ("c", -2.0)]
+    model.config = replace(model.config, recent=0)    # off: the dot score alone, whatever is given
+    assert model.score_all(np.array([0]), recent=latest_b).tolist() == [[1.0, 0.0, 0.0]]
+    with pytest.raises(InputError, match="recent must be a whole number >= 0. Got -1"):
+        PairConfig(recent=-1)
+
+
+def drifting_users(n_users=400, genres=8, per_genre=25, early=12, late=4, seed=0):
+    """Users who rated items of one genre, then moved on to another: the latest rating (held out) is of the
+    new genre, which the user's older ratings outnumber."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        old, new = rng.choice(genres, 2, replace=False)
+        chosen = [rng.choice(per_genre, early, replace=False) + old * per_genre,
+                  rng.choice(per_genre, late + 1, replace=False) + new * per_genre]
+        rows += [(f"u{u}", f"i{i}", t) for t, i in enumerate(np.concatenate(chosen))]
+    return pd.DataFrame(rows, columns=["user", "item", "time"])
+
+
+def test_recent_items_blend_follows_a_users_latest_taste(tmp_path):
+    frame = drifting_users()
+    split = leave_last_out_split(read_interactions(frame, user="user", item="item", time="time"))
+    settings = TrainSettings(epochs=20, quiet=True, threads=1)
+    model = train_pairs(split.train_pairs, config=PairConfig(dim=16, negatives=4), settings=settings)
+    plain = rank_held_out(model, split.train, split.test, seed=0)
+    model.config = replace(model.config, recent=3, recent_weight=4.0)
+    blended = rank_held_out(model, split.train, split.test, seed=0)
+    by_hand = model.score(split.test.left, split.test.right, recent=last_items(split.train, 3, users=split.test.left))
+    assert blended.metrics["hr@10"] > plain.metrics["hr@10"] + 0.15, (plain.metrics, blended.metrics)
+    assert by_hand.shape == (len(split.test),)
+    without_times = rank_held_out(model, split.train_pairs, split.test, seed=0)
+    assert without_times.metrics == plain.metrics and "needs interactions with times" in without_times.details["note"]
+    # the command line: the user's latest items come from --exclude-seen, in row order or ordered by --time
+    model.config = replace(model.config, recent_weight=20.0)
+    save_model(model, tmp_path / "m")
+    seen = frame.iloc[::-1].rename(columns={"user": "users", "item": "items"})  # the model's table names
+    seen.to_csv(tmp_path / "seen.csv", index=False)   # rows newest first: only --time puts them right
+    genre_of = {f"i{i}": i // 25 for i in range(200)}
+    new_genre = genre_of[frame[frame.user == "u0"].item.iloc[-1]]
+    shares = []
+    for order in (["--time", "time"], []):
+        answer = json.loads(run_cli("recommend", tmp_path / "m", "--user", "u0", "--exclude-seen",
+                                    tmp_path / "seen.csv", *order, "-k", "5", "--json").stdout)
+        shares.append(sum(genre_of[i["key"]] == new_genre for i in answer["items"]) / 5)
+    assert shares[0] >= 0.8 and shares[1] <= 0.2, shares
+    result = run_cli("recommend", tmp_path / "m", "--user", "u0", "--exclude-seen", tmp_path / "seen.csv",
+                     "--time", "when")
+    assert result.exit_code == 2 and "no column 'when'" in result.stderr
+    result = run_cli("recommend", tmp_path / "m", "--user", "u0", "--time", "time")
+    assert result.exit_code == 2 and "error: --time orders the rows of the --exclude-seen file" in result.stderr

@@ -7,10 +7,12 @@ Layers: each module imports only from its own layer or the ones below it, never 
 
     __main__, cli                         the command line: parses, calls the library, prints
     demo, sklearn, protocols              built-in demos; the scikit-learn transformer; evaluation protocols
-    api, foldin                           train_pairs / train_table / train_text / train_next_item, predict_frame;
-                                          new keys for trained models (add_to_folder, train_more, fold_in_items)
+    api, foldin, checkpoints,             train_pairs / train_table / train_text / train_next_item, predict_frame;
+    distributed                           new keys for trained models (add_to_folder, train_more, fold_in_items);
+                                          checkpoints of an unfinished run, to resume it exactly after a kill;
+                                          the pair model trained over processes (torchrun)
     storage                               model folders (save_model, load, Checkpoint)
-    train                                 the one Trainer, TrainSettings, History, the validation split
+    train                                 the one Trainer, TrainSettings, TrainState, History, the validation split
     models                                pair (+ pair_kernel), tabular, text, next_item, bags, heads, autograd,
                                           foldin (new rows from links), side (cold start from features)
     data                                  readers, vocab-encoded arrays, negative sampling, synthetic data
@@ -45,13 +47,14 @@ _EXPORTS = {
     **dict.fromkeys(["add_to_folder", "fold_in_key", "fold_in_items", "train_more"], ".foldin"),
     **dict.fromkeys(["FoldIn", "fold_in_pairs"], ".models.foldin"), "SideModel": ".models.side",
     "Checkpoint": ".storage", "load": ".storage", "save_model": ".storage",
-    **dict.fromkeys(["History", "Trainer", "TrainSettings", "fit"], ".train"),
+    **dict.fromkeys(["History", "Trainer", "TrainSettings", "TrainState", "fit"], ".train"),
     "Vocab": ".vocab",
 }
 
 __all__ = ["Books", "Checkpoint", "EmbeddingModel", "Embeddings", "EntembedError", "History", "InputError",
            "ModelFileError", "UnknownKeyError", "TextData", "read_text", "train_pairs", "predict_frame",
-           "PairConfig", "PairModel", "Pairs", "PlantedGraph", "Trainer", "TrainSettings", "Vocab", "__version__",
+           "PairConfig", "PairModel", "Pairs", "PlantedGraph", "Trainer", "TrainSettings", "TrainState", "Vocab",
+           "__version__",
            "fit", "load", "planted_books", "read_books", "read_pairs", "save_model",
            "TableConfig", "TableData", "TableModel", "TokenStudy", "read_tabular", "token_study", "train_table",
            "Bags", "BagConfig", "Interactions", "NextItemConfig", "NextItemModel", "TextEncoder", "TextModel",

@@ -22,17 +22,19 @@ from .errors import EntembedError
 from .models import BagConfig, NextItemConfig, NextItemModel, PairConfig, PairModel, TableConfig, TableModel, TextModel
 from .models.base import EmbeddingModel
 from .models.heads import Head
-from .train import Trainer, TrainSettings, validation_split
+from .train import StateCallback, Trainer, TrainSettings, TrainState, validation_split
 
 __all__ = ["train_pairs", "train_table", "train_text", "train_next_item", "predict_frame"]
 
 
-def train_pairs(pairs: Pairs, *, config: PairConfig | None = None, settings: TrainSettings | None = None
-                ) -> PairModel:
-    """Learn left and right embeddings from ``pairs`` (see ``read_pairs`` / ``read_books``)."""
+def train_pairs(pairs: Pairs, *, config: PairConfig | None = None, settings: TrainSettings | None = None,
+                on_checkpoint: StateCallback | None = None, resume: TrainState | None = None) -> PairModel:
+    """Learn left and right embeddings from ``pairs`` (see ``read_pairs`` / ``read_books``); ``on_checkpoint``
+    and ``resume`` as in ``Trainer.fit`` (``checkpoints.RunCheckpoint`` writes the states, ``read_checkpoint``
+    reads one)."""
     settings = settings or TrainSettings()
     model = PairModel.for_data(pairs, config, seed=settings.seed)
-    Trainer(settings).fit(model, pairs)
+    Trainer(settings).fit(model, pairs, on_checkpoint=on_checkpoint, resume=resume)
     return model
 
 

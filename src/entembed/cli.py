@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -102,13 +103,42 @@ def _pair_setup(*, dim, score, loss, negatives, sampling, shared: bool = False, 
     return settings, PairConfig.preset(preset, **chosen)
 
 
-def _train_pairs_and_save(pairs, output: Path, settings, config, attachments: dict[str, str] | None = None) -> None:
+def _train_pairs_and_save(pairs, output: Path, settings, config, attachments: dict[str, str] | None = None,
+                          on_checkpoint=None, resume=None) -> None:
     from .api import train_pairs
     from .storage import save_model
 
-    model = train_pairs(pairs, config=config, settings=settings)
+    model = train_pairs(pairs, config=config, settings=settings, on_checkpoint=on_checkpoint, resume=resume)
     save_model(model, output, attachments=attachments)
     report_training(model, output)
+
+
+def _run_checkpoints(file: Path, output: Path, run: Optional[Path], settings, config, options: dict):
+    """(checkpoint writer, state to resume from) of a `train pairs` run, each None when not asked for; a
+    checkpoint of another run, or a new run into an unfinished one's folder, is refused before any reading."""
+    from .checkpoints import RunCheckpoint, check_no_unfinished_run, data_identity, read_checkpoint, run_identity
+    from .storage import CHECKPOINT_FOLDER
+
+    if run is None:
+        check_no_unfinished_run(output)
+        if settings.checkpoint_every is None:
+            return None, None
+    identity = run_identity("pair", config, settings, data_identity(file, **options))
+    state = read_checkpoint(run, identity) if run is not None else None
+    if state is not None and not settings.quiet:
+        typer.echo(f"resuming the run in {run} at epoch {state.epoch}, step {state.step}")
+    writer = RunCheckpoint(output / CHECKPOINT_FOLDER, identity) if settings.checkpoint_every else None
+    return writer, state
+
+
+def _train_pairs_distributed(pairs, output: Path, settings, config, sync_every: int, timeout: float) -> None:
+    from .distributed import launched, train_pairs_distributed
+    from .storage import save_model
+
+    model = train_pairs_distributed(pairs, config=config, settings=settings, sync_every=sync_every, timeout=timeout)
+    if launched()[0] == 0:  # process 0 writes the folder
+        save_model(model, output)
+        report_training(model, output)
 
 
 @train_app.command("pairs")
@@ -120,10 +150,18 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 output: Optional[Path] = typer.Option(None, "-o", "--output",
                                                       help="Model folder to write (default: model, or the "
                                                            "--resume folder, replaced once the new one is saved)."),
-                resume: Optional[Path] = typer.Option(None, "--resume", metavar="MODEL",
-                                                      help="Train this saved pair model further on FILE: new keys "
-                                                           "are added, old vectors and optimizer state kept; its "
-                                                           "dim, score, loss and sampling are used."),
+                resume: Optional[Path] = typer.Option(None, "--resume", metavar="FOLDER",
+                                                      help="An unfinished run's folder (a checkpoint/ inside, see "
+                                                           "--checkpoint-every): continue that run exactly; give "
+                                                           "FILE and the options it was started with. A finished "
+                                                           "pair model: train it further on FILE: new keys are "
+                                                           "added, old vectors and optimizer state kept; its dim, "
+                                                           "score, loss and sampling are used."),
+                checkpoint_every: Optional[str] = typer.Option(None, "--checkpoint-every", metavar="N",
+                                                               help="Save the run's state to OUTPUT/checkpoint/ "
+                                                                    "every N steps ('N epochs': every N epochs), "
+                                                                    "so that --resume OUTPUT continues it after a "
+                                                                    "kill; gone once the model is saved."),
                 min_count: int = typer.Option(1, "--min-count", help="Drop keys seen fewer times."),
                 sum_duplicates: bool = typer.Option(False, "--sum-duplicates", help="Sum repeated pairs into a weight."),
                 shared: bool = typer.Option(False, "--shared", help="One table for both columns."),
@@ -134,31 +172,59 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 threads: Optional[int] = ThreadsOpt,
                 l2: float = typer.Option(0.0, "--l2", help="Weight decay of the rows each step touches (0: off)."),
                 preset: Optional[str] = typer.Option(None, "--preset", help="Named settings for options left at "
-                                                     "their defaults: recommend (user -> item pairs).")) -> None:
-    """Learn left and right embeddings from (left, right) pairs in FILE (Parquet is read in chunks)."""
+                                                     "their defaults: recommend (user -> item pairs)."),
+                sync_every: int = typer.Option(1, "--sync-every", help="Under torchrun: steps between the "
+                                               "processes' syncs (1: as one process; more: fewer bytes sent)."),
+                timeout: float = typer.Option(300.0, "--timeout", help="Under torchrun: seconds to wait for the "
+                                              "other processes before stopping with an error.")) -> None:
+    """Learn left and right embeddings from (left, right) pairs in FILE (Parquet is read in chunks). Started
+    by torchrun with several processes, each trains its share of the pairs and process 0 saves the model."""
+    from .checkpoints import find_checkpoint
     from .data.parquet_pairs import read_pairs_parquet
     from .data.pairs import read_pairs
+    from .distributed import launched
+    from .storage import check_replaceable
+    from .train import parse_every
 
+    ranked = launched()
+    for name, value in (("resume", resume), ("checkpoint_every", checkpoint_every)):
+        if ranked is not None and value is not None:
+            raise InputError(f"{name} does not run under torchrun yet: use it in one process.", param=name)
+    leader = ranked is None or ranked[0] == 0
+    every, unit = parse_every(checkpoint_every) if checkpoint_every is not None else (None, "steps")
     settings, config = _pair_setup(epochs=epochs, dim=dim, seed=seed, quiet=quiet, optimizer=optimizer, lr=lr,
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
                                    loss=loss, negatives=negatives, sampling=sampling, threads=threads,
-                                   shared=shared, l2=l2, preset=preset)
-    model = None
-    if resume is not None:
+                                   shared=shared, l2=l2, preset=preset, checkpoint_every=every,
+                                   checkpoint_unit=unit)
+    model, run = None, find_checkpoint(resume) if resume is not None else None
+    if resume is not None and run is None:
         from .storage import load
 
+        if every is not None:
+            raise EntembedError(f"--checkpoint-every: {resume} holds no unfinished run; training a finished model "
+                                "further (--resume MODEL) writes no checkpoints.")
         model = load(resume)
         shared = getattr(model, "config", None) is not None and bool(getattr(model.config, "shared", False))
     options = dict(left=left, right=right, weight=weight, min_count=min_count,
                    duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)
+    if model is None:
+        output = output or (run.parent if run is not None else Path("model"))
+        writer, state = _run_checkpoints(file, output, run, settings, config, options)
+        check_replaceable(output)  # before the reading and the training, not after
     if file.suffix.lower() in (".parquet", ".pq"):  # read in chunks, with progress: one copy of the pairs
-        pairs = read_pairs_parquet(file, progress=not quiet, **options)
+        pairs = read_pairs_parquet(file, progress=not quiet and leader, **options)
     else:
         pairs = read_pairs(file, **options)
-    if not quiet:
+    if not quiet and leader:
         typer.echo(f"read {pairs!r}")
+    if ranked is not None:
+        _train_pairs_distributed(pairs, output or Path("model"), settings, config, sync_every, timeout)
+        return
     if model is None:
-        _train_pairs_and_save(pairs, output or Path("model"), settings, config)
+        _train_pairs_and_save(pairs, output, settings, config, on_checkpoint=writer, resume=state)
+        if run is not None and run.exists():  # resumed into another folder: the finished run needs it no more
+            shutil.rmtree(run)
         return
     from .foldin import attachments_of, train_more
     from .storage import save_model
@@ -617,15 +683,24 @@ def recommend_command(
                                             help="Pair model: the items --user is linked to; the user is folded in "
                                                  "from them first (in memory, not saved), so it may be new. They "
                                                  "are not recommended back."),
+        time: Optional[str] = typer.Option(None, "--time", metavar="COL", help="Pair model: the --exclude-seen "
+                                           "file's time column, which orders the user's items (default: row order) "
+                                           "for a model that follows a user's latest items (preset recommend)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for machines.")) -> None:
     """Recommend items: right keys for a left key (--user), or the next items after a history (--history)."""
+    import numpy as np
+
     from .data.files import read_table
+    from .data.sequences import numeric_times
     from .protocols import holdout_pairs, recommend_for_user
     from .storage import load
 
     model = load(model_dir)
     if (user is None) == (history is None):
         raise EntembedError("give one of --user KEY (pair models) or --history KEY,KEY,... (next-item models).")
+    if time is not None and exclude_seen is None:
+        raise InputError("time orders the rows of the --exclude-seen file: give --exclude-seen FILE too.",
+                         param="time")
     if history is not None:
         if model.kind != "next-item":
             raise EntembedError(f"--history needs a next-item model; {model_dir} is a {model.kind!r} model"
@@ -636,10 +711,18 @@ def recommend_command(
         query = {"history": _names("--history", history)}
         found = model.recommend(query["history"], topn=k)
     else:
-        seen = None
+        seen, recent = None, []
         if exclude_seen is not None and model.kind == "pair":
-            seen, _ = holdout_pairs(model, read_table(exclude_seen), model.config.left_name, model.config.right_name,
+            frame = read_table(exclude_seen)
+            if time is not None:
+                if time not in frame.columns:
+                    raise InputError(f"{exclude_seen}: no column {time!r}; the columns are "
+                                     f"{', '.join(map(repr, map(str, frame.columns)))}.")
+                frame = frame.iloc[np.argsort(numeric_times(frame[time], str(exclude_seen), time), kind="stable")]
+            seen, _ = holdout_pairs(model, frame, model.config.left_name, model.config.right_name,
                                     source=str(exclude_seen))
+            uid = model.left_vocab.encode([user], unknown="ignore")[0]  # a new user (--links) has no rows here
+            recent = [model.right_vocab.keys[i] for i in seen.right[seen.left == uid]]
         query, known = {"user": user}, []
         if links is not None:
             if model.kind != "pair":
@@ -649,7 +732,8 @@ def recommend_command(
 
             known = _names("--links", links)
             model, _ = fold_in_key(model, user, known)
-        found = recommend_for_user(model, user, k, seen=seen, exclude=known)
+            recent = known
+        found = recommend_for_user(model, user, k, seen=seen, exclude=known, recent=recent)
     if as_json:
         typer.echo(json.dumps({**query, "k": k, "items": [{"key": n, "score": s} for n, s in found]},
                               ensure_ascii=False))

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .api import train_next_item, train_pairs
+from .data.bags import Bags
 from .data.pairs import Pairs, sorted_unique
 from .data.sequences import Interactions, last_items
 from .data.splits import as_interactions, as_pairs, leave_last_out_split, random_split, sample_negatives
@@ -77,8 +78,11 @@ def _positives_csr(pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
 def _scorers(model: EmbeddingModel, train: Pairs | Interactions, test: Pairs):
     """(scores of every item for query rows, scores of given candidates (n, c) for all queries)."""
     if isinstance(model, PairModel):
-        return (lambda rows: model.score_all(test.left[rows]),
-                lambda candidates: model.score(test.left[:, None], candidates).numpy())
+        recent = None  # the model's blend of each user's latest items needs their order: interactions with times
+        if model.config.recent and isinstance(train, Interactions):
+            recent = last_items(train, model.config.recent, users=test.left)
+        return (lambda rows: model.score_all(test.left[rows], recent=None if recent is None else recent.take(rows)),
+                lambda candidates: model.score(test.left[:, None], candidates, recent=recent).numpy())
     if isinstance(model, NextItemModel):
         if not isinstance(train, Interactions):
             raise InputError("a next-item model ranks from each user's history: give the training data as "
@@ -146,6 +150,9 @@ def rank_held_out(model: EmbeddingModel, train: Pairs | Interactions | None, tes
     baselines["random"] = _chance(against, ks)
     details = {"description": description, "negatives": negatives if protocol == "sampled" else None,
                "seed": seed, "kind": model.kind}
+    if isinstance(model, PairModel) and model.config.recent and not isinstance(train, Interactions):
+        details["note"] = (f"the model's blend of each user's {model.config.recent} latest items needs "
+                           "interactions with times (a time column, --split loo): not used")
     return Evaluation(protocol, ranking_metrics(ranks, against, ks), baselines, len(test), dict(left_out or {}),
                       details)
 
@@ -289,7 +296,8 @@ def evaluate_holdout(model: EmbeddingModel, holdout: pd.DataFrame, *, user: str,
     result = rank_held_out(model, train, test, protocol=protocol, negatives=negatives, seed=seed, ks=ks,
                            left_out=left_out)
     if train is None:
-        result.details["note"] = "training pairs not given: none filtered out, no popularity baseline"
+        note = "training pairs not given: none filtered out, no popularity baseline"
+        result.details["note"] = "; ".join(filter(None, [note, result.details.get("note")]))
     return result
 
 
@@ -331,9 +339,10 @@ def metadata_quality(embeddings: Embeddings, frame: pd.DataFrame, *, key: str, c
 
 
 def recommend_for_user(model: PairModel, user: str, k: int = 10, *, seen: Pairs | None = None,
-                       exclude: Sequence[str] = ()) -> list[tuple[str, float]]:
+                       exclude: Sequence[str] = (), recent: Sequence[str] = ()) -> list[tuple[str, float]]:
     """The ``k`` right keys a pair model scores highest for the left key ``user``, without those ``seen``
-    pairs with it (e.g. the training data) and without the right keys in ``exclude``."""
+    pairs with it (e.g. the training data) and without the right keys in ``exclude``. ``recent``: the user's
+    items, oldest first, for a model that blends in a user's latest ones (``PairConfig.recent``)."""
     if not isinstance(model, PairModel):
         raise InputError(f"recommending for a user needs a pair model (left key -> right keys); this is a "
                          f"{model.kind!r} model" + (" (give its history with --history)." if
@@ -343,7 +352,10 @@ def recommend_for_user(model: PairModel, user: str, k: int = 10, *, seen: Pairs 
     if k > n_items:
         raise InputError(f"k must be at most the number of items ({n_items}). Got {k} instead.", param="k")
     uid = model.left_vocab.index(user)
-    scores = model.score_all(np.array([uid]))[0].astype(np.float64)
+    latest = model.right_vocab.encode(list(recent), unknown="ignore")
+    latest = latest[latest >= 0][-model.config.recent:] if model.config.recent else latest[:0]
+    scores = model.score_all(np.array([uid]), recent=Bags.from_lengths(latest, np.array([len(latest)])))[0]
+    scores = scores.astype(np.float64)
     if seen is not None:
         scores[seen.right[seen.left == uid]] = -np.inf
     excluded = model.right_vocab.encode(list(exclude), unknown="ignore")

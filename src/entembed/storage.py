@@ -35,11 +35,14 @@ from .train import History, TrainSettings
 from .version import __version__
 from .vocab import Vocab
 
-__all__ = ["save_model", "load", "Checkpoint", "FORMAT", "FORMAT_VERSION", "build_index", "index_folder"]
+__all__ = ["save_model", "load", "Checkpoint", "check_replaceable", "FORMAT", "FORMAT_VERSION", "CHECKPOINT_FOLDER",
+           "CHECKPOINT_STATE", "build_index", "index_folder"]
 
 FORMAT = "entembed-model"
 FORMAT_VERSION = 1
 OPTIMIZER_FILE = "optimizer.safetensors"
+#: The subfolder where a run with checkpoints keeps the state of an unfinished run (entembed.checkpoints).
+CHECKPOINT_FOLDER, CHECKPOINT_STATE = "checkpoint", "state.json"  # an unfinished run's (checkpoints.py)
 INDEX_FOLDER = "index"
 
 
@@ -69,7 +72,7 @@ def save_model(model: EmbeddingModel, folder: str | os.PathLike, *, settings: An
     ``attachments`` maps extra file names to text saved with the model (e.g. the books' infobox metadata).
     """
     folder = Path(folder).resolve()
-    _check_replaceable(folder)
+    check_replaceable(folder)
     settings = settings if settings is not None else getattr(model, "train_settings", None)
     weights, vocabs = model.table_weights(), model.vocabs()
     files = _vocab_files(list(vocabs))
@@ -101,19 +104,22 @@ class Checkpoint:
 
     def __init__(self, model: EmbeddingModel, folder: str | os.PathLike):
         self.model, self.folder = model, Path(folder)
-        _check_replaceable(self.folder.resolve())  # refuse a bad folder before training, not after an epoch
+        check_replaceable(self.folder.resolve())  # refuse a bad folder before training, not after an epoch
 
     def __call__(self, epoch: int, record: dict) -> None:
         save_model(self.model, self.folder)
 
 
-def _check_replaceable(folder: Path) -> None:
-    """Refuse to overwrite anything but an empty folder or an earlier entembed model folder."""
+def check_replaceable(folder: Path) -> None:
+    """Refuse to overwrite anything but an empty folder, an earlier entembed model folder, or the folder of
+    an unfinished run (its checkpoint, and what an interrupted checkpoint write left)."""
     if not folder.exists():
         return
     if not folder.is_dir():
         raise ModelFileError(f"{folder}: exists and is not a folder; choose another output path.")
-    if any(folder.iterdir()) and not _is_model_folder(folder):
+    run = [p for p in folder.iterdir() if p.is_dir() and (p.name.startswith(f".{CHECKPOINT_FOLDER}.") or (
+        p.name == CHECKPOINT_FOLDER and (p / CHECKPOINT_STATE).is_file()))]
+    if len(run) < len(list(folder.iterdir())) and not _is_model_folder(folder):
         raise ModelFileError(f"{folder}: exists and is not an entembed model folder; refusing to replace it.")
 
 

@@ -19,7 +19,7 @@ from .bags import Bags
 from .files import read_table
 
 __all__ = ["Interactions", "read_interactions", "history_windows", "last_items", "leave_last_out",
-           "sample_unseen"]
+           "sample_unseen", "numeric_times"]
 
 
 @dataclass
@@ -74,7 +74,7 @@ def read_interactions(data: pd.DataFrame | str | os.PathLike, *, user: str, item
         missing = data[column].isna().to_numpy()
         if missing.any():
             raise InputError(f"{source}: column {column!r} is missing a value in row {int(np.argmax(missing)) + 1}.")
-    times = _numeric_times(data[time], source, time)
+    times = numeric_times(data[time], source, time)
     item_vocab = Vocab.build(data[item].astype(str), min_count=min_count, name="items")
     items = item_vocab.encode(data[item].astype(str), unknown="ignore")
     kept = items >= 0
@@ -87,7 +87,8 @@ def read_interactions(data: pd.DataFrame | str | os.PathLike, *, user: str, item
     return Interactions(users[order], items[order], times[order], user_vocab, item_vocab)
 
 
-def _numeric_times(values: pd.Series, source: str, column: str) -> np.ndarray:
+def numeric_times(values: pd.Series, source: str, column: str) -> np.ndarray:
+    """A time column as float64 numbers (dates as nanoseconds), or an InputError naming the first bad row."""
     numbers = pd.to_numeric(values, errors="coerce")
     if not numbers.isna().any():
         return numbers.to_numpy(dtype=np.float64)

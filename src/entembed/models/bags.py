@@ -142,7 +142,7 @@ class BagTask:
         self.n_samples, self.default_batch_size = task.n_samples, task.default_batch_size
         self.monitor, self.monitor_mode = task.monitor, task.monitor_mode
         self.step, self.validate = task.step, task.validate
-        self.bags, self.target = bags, target
+        self.bags, self.target, self.optimizer = bags, target, optimizer  # the optimizer: for checkpoints
 
     def batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
         order = rng.permutation(self.n_samples)

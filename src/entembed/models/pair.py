@@ -17,6 +17,7 @@ import torch
 import numba
 import torch.nn.functional as F
 
+from ..data.bags import Bags
 from ..data.negatives import SAMPLING, NegativeSampler
 from ..data.pairs import Pairs, sorted_unique
 from ..errors import InputError, check_positive_int
@@ -25,14 +26,16 @@ from ..vocab import Vocab
 from . import pair_kernel as kernel
 from .base import EmbeddingModel, register_model
 
-__all__ = ["PairConfig", "PairModel", "LOSSES", "SCORES", "PRESETS", "UPDATES"]
+__all__ = ["PairConfig", "PairModel", "PairTask", "LOSSES", "SCORES", "PRESETS", "UPDATES", "default_batch_size"]
 
 LOSSES = ("logistic", "mse", "bpr")
 SCORES = ("dot", "cosine")
 #: Named settings, measured for a purpose (``PairConfig.preset``; `entembed train pairs --preset NAME`).
 #: "recommend": user -> item pairs ranked for recommendation (chosen on MovieLens-100K's validation split,
 #: benchmarks/bench_nextitem.py); smaller tables, more negatives and weight decay of the touched rows.
-PRESETS = {"recommend": {"dim": 32, "negatives": 8, "l2": 0.003, "update": "minibatch"}}
+#: It also ranks with each user's 3 latest items (``recent``), the blend chosen on the same validation split.
+PRESETS = {"recommend": {"dim": 32, "negatives": 8, "l2": 0.003, "update": "minibatch", "recent": 3,
+                         "recent_weight": 4.0}}
 #: How a step updates the tables: "hogwild" updates rows per positive from every thread at once, without
 #: locks (the default: about twice as fast, repeatable on one thread only); "minibatch" sums each row's
 #: gradients over the batch in a fixed order and updates it once (the same vectors whatever the threads).
@@ -54,10 +57,17 @@ class PairConfig:
     init_scale: float = 0.01       # std of the normal initialisation (small: measured to learn fastest)
     l2: float = 0.0                # weight decay of the rows a step touches: each shrinks by lr * l2 (0: off)
     update: str = "hogwild"        # "hogwild" (fastest) or "minibatch" (same vectors whatever the thread count)
+    recent: int = 0                # recommendations also follow a user's latest items: how many (0: off)
+    recent_weight: float = 4.0     # an item's score gains this times its mean cosine to those items
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
         check_positive_int("negatives", self.negatives)
+        if not (isinstance(self.recent, int) and self.recent >= 0):
+            raise InputError(f"recent must be a whole number >= 0. Got {self.recent!r} instead.", param="recent")
+        if not (isinstance(self.recent_weight, (int, float)) and self.recent_weight >= 0):
+            raise InputError(f"recent_weight must be a number >= 0. Got {self.recent_weight!r} instead.",
+                             param="recent_weight")
         if not (isinstance(self.l2, (int, float)) and self.l2 >= 0):
             raise InputError(f"l2 must be a number >= 0. Got {self.l2!r} instead.", param="l2")
         for name, value, allowed in (("score", self.score, SCORES), ("loss", self.loss, LOSSES),
@@ -183,21 +193,45 @@ class PairModel(EmbeddingModel):
         self.optimizer_state = {"optimizer": optimizer, "tables": fresh}
 
     # -- scoring ---------------------------------------------------------------------------------------
-    def score(self, left: np.ndarray | torch.Tensor, right: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Scores of id pairs (cosine or dot): higher means more likely a true pair."""
+    def score(self, left: np.ndarray | torch.Tensor, right: np.ndarray | torch.Tensor, *,
+              recent: Bags | None = None) -> torch.Tensor:
+        """Scores of id pairs (cosine or dot): higher means more likely a true pair. ``recent``: one bag per
+        row of ``left``, that left key's latest right ids (its last ``config.recent``, as
+        ``data.sequences.last_items`` gives them); when ``config.recent`` is on, a right key's score gains
+        ``config.recent_weight`` times its mean cosine to them."""
         u = self.left.data[torch.as_tensor(left, dtype=torch.int64)]
         v = self.right.data[torch.as_tensor(right, dtype=torch.int64)]
         if self.config.score == "cosine":
-            return F.cosine_similarity(u, v, dim=-1, eps=1e-12)
-        return (u * v).sum(-1)
+            scores = F.cosine_similarity(u, v, dim=-1, eps=1e-12)
+        else:
+            scores = (u * v).sum(-1)
+        if recent is None or not self.config.recent:
+            return scores
+        profile = self._recent_profile(recent)
+        profile = profile.reshape(profile.shape[:1] + (1,) * (v.dim() - 2) + profile.shape[1:])
+        return scores + self.config.recent_weight * (profile * F.normalize(v, dim=-1, eps=1e-12)).sum(-1)
 
-    def score_all(self, left: np.ndarray) -> np.ndarray:
-        """(len(left), n_right) scores of each left id against every right key, for ranking."""
+    def score_all(self, left: np.ndarray, *, recent: Bags | None = None) -> np.ndarray:
+        """(len(left), n_right) scores of each left id against every right key, for ranking (``recent`` as in
+        ``score``)."""
         u = self.left.data[torch.as_tensor(np.asarray(left), dtype=torch.int64)]
         v = self.right.data
         if self.config.score == "cosine":
             u, v = F.normalize(u, dim=1, eps=1e-12), F.normalize(v, dim=1, eps=1e-12)
-        return (u @ v.T).numpy()
+        scores = u @ v.T
+        if recent is not None and self.config.recent:
+            unit = F.normalize(self.right.data, dim=1, eps=1e-12)
+            scores += self.config.recent_weight * (self._recent_profile(recent) @ unit.T)
+        return scores.numpy()
+
+    def _recent_profile(self, recent: Bags) -> torch.Tensor:
+        """(bags, dim): the mean unit right vector of each bag (zero when empty), so that its dot with a unit
+        vector is the mean cosine to the bag's items."""
+        unit = F.normalize(self.right.data[torch.as_tensor(recent.ids, dtype=torch.int64)], dim=1, eps=1e-12)
+        lengths = np.diff(recent.offsets)
+        rows = torch.as_tensor(np.repeat(np.arange(len(lengths)), lengths))
+        sums = torch.zeros(len(lengths), unit.shape[1]).index_add_(0, rows, unit)
+        return sums / torch.as_tensor(np.maximum(lengths, 1), dtype=torch.float32)[:, None]
 
     # -- training ----------------------------------------------------------------------------------------
     def _check(self, data: Any) -> Pairs:
@@ -238,8 +272,7 @@ class PairTask:
             self._val_right = np.concatenate([val.right, val_neg])
             self._val_label = np.concatenate([np.ones(len(val)), np.zeros(len(val))])
         self.n_samples = len(train) * (1 + cfg.negatives)
-        positives_per_batch = int(np.clip(len(train) / 200, 256, 4096))  # >= 200 steps an epoch
-        self.default_batch_size = positives_per_batch * (1 + cfg.negatives)
+        self.default_batch_size = default_batch_size(len(train), cfg.negatives)
         self.opt_code, self.lr = kernel.OPTIMIZERS[optimizer], lr
         self.hyper = kernel.optimizer_hyper(optimizer)
         self.tables = [model.left.data.numpy()] if cfg.shared else [model.left.data.numpy(), model.right.data.numpy()]
@@ -327,6 +360,12 @@ class PairTask:
             return {}
         scores = self.model.score(self._val_left, self._val_right).numpy()
         return {"val_auc": roc_auc(self._val_label, scores)}
+
+
+def default_batch_size(n_pairs: int, negatives: int) -> int:
+    """Samples a step for ``n_pairs`` training pairs: 256-4096 positives with their negatives, so that an
+    epoch takes >= 200 steps where the data allows."""
+    return int(np.clip(n_pairs / 200, 256, 4096)) * (1 + negatives)
 
 
 def _shapes(states: list[dict[str, np.ndarray]]) -> list[list[tuple[int, ...]]]:

@@ -249,8 +249,8 @@ def hogwild_step(L, R, left, right, negatives, weight, loss_code, cosine, label_
 
 def optimizer_state(name: str, shape: tuple[int, int]) -> dict[str, np.ndarray]:
     """Zeroed per-row state for a table of ``shape`` under optimizer ``name`` (Adagrad starts at 0.1)."""
-    empty = np.zeros((1, 1), dtype=np.float32)
-    state = {"state1": empty, "state2": empty, "row_steps": np.zeros(1, dtype=np.float32)}
+    state = {"state1": np.zeros((1, 1), np.float32), "state2": np.zeros((1, 1), np.float32),  # unused: apart,
+             "row_steps": np.zeros(1, dtype=np.float32)}                                    # as safetensors needs
     if name == "adagrad":
         state["state1"] = np.full(shape, 0.1, dtype=np.float32)
     elif name == "rmsprop":
