@@ -36,27 +36,45 @@ def rss_mb() -> float:
         return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS")) / 1024
 
 
-def vectors_of(args, rng: np.random.Generator) -> np.ndarray:
+def vectors_of(args, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """The vectors to search, and the genre of each row when known."""
     if args.model:
         from entembed import load
 
         model = load(args.model, indexes=False)
-        return model.tables[args.table or next(iter(model.tables))].vectors
+        table = model.tables[args.table or next(iter(model.tables))]
+        genres = np.load(args.genres)[np.asarray(table.keys, dtype=np.int64)] if args.genres else None
+        return table.vectors, genres
     if args.vectors == "gaussian":
-        return rng.standard_normal((args.rows, args.dim), dtype=np.float32)
+        return rng.standard_normal((args.rows, args.dim), dtype=np.float32), None
     centres = rng.standard_normal((2000, args.dim), dtype=np.float32)
-    return centres[rng.integers(0, 2000, args.rows)] + 0.7 * rng.standard_normal((args.rows, args.dim), np.float32)
+    members = rng.integers(0, 2000, args.rows)
+    return centres[members] + 0.7 * rng.standard_normal((args.rows, args.dim), np.float32), members
 
 
-def timed_queries(index, vectors: np.ndarray, ids: np.ndarray, one_by_one: int) -> tuple[np.ndarray, float, float]:
-    """(neighbours of the rows ``ids`` without themselves, batch queries/s, one-at-a-time queries/s)."""
+def timed_queries(index, vectors: np.ndarray, ids: np.ndarray, one_by_one: int
+                  ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(neighbours of the rows ``ids`` without themselves, their scores, batch queries/s, one-at-a-time
+    queries/s)."""
     began = time.perf_counter()
-    found, _ = index.search(vectors[ids], 10, exclude=ids[:, None])
+    found, scores = index.search(vectors[ids], 10, exclude=ids[:, None])
     batch = len(ids) / (time.perf_counter() - began)
     began = time.perf_counter()
     for row in ids[:one_by_one]:
         index.search(vectors[row:row + 1], 10, exclude=np.array([[row]]))
-    return found, batch, one_by_one / (time.perf_counter() - began)
+    return found, scores, batch, one_by_one / (time.perf_counter() - began)
+
+
+def quality(found: np.ndarray, scores: np.ndarray, exact: np.ndarray, exact_scores: np.ndarray,
+            ids: np.ndarray, genres: np.ndarray | None) -> str:
+    """Recall@10 against exact search, how far the 10th neighbour's cosine falls below the exact 10th's (median),
+    and with ``genres`` the share of the 10 neighbours in the query's genre (exact search's share beside it)."""
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)])
+    text = f"recall@10 {recall:.3f}, 10th cosine {np.median(exact_scores[:, 9] - scores[:, 9]):.4f} below exact"
+    if genres is not None:
+        text += (f", genre@10 {np.mean(genres[found] == genres[ids][:, None]):.3f} "
+                 f"(exact {np.mean(genres[exact] == genres[ids][:, None]):.3f})")
+    return text
 
 
 def contrast(vectors: np.ndarray, rng: np.random.Generator) -> None:
@@ -74,6 +92,8 @@ def main() -> None:
     parser.add_argument("--vectors", choices=("clustered", "gaussian"), default="clustered")
     parser.add_argument("--model", default=None, help="a model folder: search one of its tables instead")
     parser.add_argument("--table", default=None)
+    parser.add_argument("--genres", default=None, help="with --model: bench_scale.py's <parquet>.genres.npy, the "
+                                                       "planted genre of each book, by its number")
     parser.add_argument("--connectivity", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=80)
     parser.add_argument("--contrast", action="store_true", help="only print how far the neighbours stand out")
@@ -88,7 +108,7 @@ def main() -> None:
         print(f"exact: 10 neighbours of all 37,020 rows (37,020 x 50): {time.perf_counter() - began:.1f} s "
               f"(CPU {time.process_time() - cpu:.1f} s)", flush=True)
 
-    vectors = vectors_of(args, rng)
+    vectors, genres = vectors_of(args, rng)
     if args.contrast:
         contrast(vectors, rng)
         return
@@ -96,7 +116,7 @@ def main() -> None:
     print(f"{what}: {vectors.shape[0]:,} x {vectors.shape[1]} vectors; resident {rss_mb():,.0f} MB", flush=True)
     ids = rng.choice(len(vectors), 1000, replace=False)
     exact_index = ExactIndex(vectors)
-    exact, batch, single = timed_queries(exact_index, vectors, ids, 200)
+    exact, exact_scores, batch, single = timed_queries(exact_index, vectors, ids, 200)
     print(f"exact: {batch:,.0f} queries/s in a batch of 1,000, {single:,.0f} queries/s one at a time", flush=True)
     del exact_index
     before = rss_mb()
@@ -111,12 +131,11 @@ def main() -> None:
           flush=True)
     for ef in (16, 32, 64, 128, 256, 512):
         index.ef_search = ef
-        found, batch, single = timed_queries(index, vectors, ids, 1000)
-        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)])
-        print(f"ann: ef_search {ef}: recall@10 {recall:.3f}, {batch:,.0f} queries/s in a batch, {single:,.0f} "
-              f"one at a time", flush=True)
+        found, scores, batch, single = timed_queries(index, vectors, ids, 1000)
+        print(f"ann: ef_search {ef}: {quality(found, scores, exact, exact_scores, ids, genres)}, {batch:,.0f} "
+              f"queries/s in a batch, {single:,.0f} one at a time", flush=True)
     del index
-    _, batch, single = timed_queries(ExactIndex(vectors), vectors, ids, 200)
+    _, _, batch, single = timed_queries(ExactIndex(vectors), vectors, ids, 200)
     print(f"exact, again (the load changes): {batch:,.0f} queries/s in a batch, {single:,.0f} one at a time",
           flush=True)
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB; "
