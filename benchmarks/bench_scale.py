@@ -7,6 +7,12 @@ In memory (issue 3; the 1M/10M/50M growth of issue 13):
 prints the graph's size, seconds, CPU seconds and samples/s per epoch, genre@10 after each epoch (5,000
 sampled books) and the peak memory of the process.
 
+Growth and threads in one run (issue 13): every size at every thread count, each in its own process, the
+thread counts alternating within a size, then a markdown table of seconds per epoch (median of the epochs
+after the first), CPU seconds, samples/s, genre@10 after the last epoch and peak memory:
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_scale.py --grid 1000000,10000000 --thread-list 1,2
+
 From Parquet through the command line (issue 13): write the graph once, train with ``entembed train pairs``
 under ``/usr/bin/time -v`` (peak memory of the whole command), then score the saved model:
 
@@ -24,7 +30,11 @@ rows); the books' planted genres go beside it (``<file>.genres.npy``) for the sc
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -75,7 +85,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--write-parquet", default=None, help="write the graph to this Parquet file and stop")
     parser.add_argument("--score", default=None, help="score this saved model (needs --write-parquet's file)")
+    parser.add_argument("--grid", default=None, help="comma-separated pair counts: run each in its own process")
+    parser.add_argument("--thread-list", default="1,2", help="with --grid: the thread counts")
     args = parser.parse_args()
+    if args.grid:
+        grid([int(n) for n in args.grid.split(",")], [int(n) for n in args.thread_list.split(",")], args.epochs)
+        return
     if args.score:
         score(args.score, args.write_parquet)
         return
@@ -93,16 +108,44 @@ def main() -> None:
     model = PairModel.for_data(graph.pairs, PairConfig(dim=args.dim))
     cpu = {"last": time.process_time()}
 
-    def report(epoch: int, record: dict) -> None:
+    def report(epoch: int, record: dict) -> tuple[float, float]:
         spent, cpu["last"] = time.process_time() - cpu["last"], time.process_time()
         agreement = neighbour_agreement(model.tables["books"], graph.book_genre, sample=5000)
         print(f"epoch {epoch}: {record['seconds']:.1f}s (CPU {spent:.1f}s), {record['samples_per_second']:,.0f} "
               f"samples/s, genre@10 {agreement:.3f}", flush=True)
         cpu["last"] = time.process_time()
+        return spent, agreement
 
     trainer = Trainer(quiet=True, epochs=args.epochs, threads=args.threads)
-    trainer.fit(model, graph.pairs, on_epoch=report)
+    epochs = []
+    trainer.fit(model, graph.pairs, on_epoch=lambda epoch, record: epochs.append((record, report(epoch, record))))
     print(f"peak memory {peak_mb():,.0f} MB")
+    print("RESULT " + json.dumps({"pairs": args.pairs, "threads": args.threads, "peak_mb": peak_mb(),
+                                  "seconds": [r["seconds"] for r, _ in epochs], "cpu": [c for _, (c, _) in epochs],
+                                  "samples_per_second": [r["samples_per_second"] for r, _ in epochs],
+                                  "genre": [g for _, (_, g) in epochs]}), flush=True)
+
+
+def grid(sizes: list[int], threads: list[int], epochs: int) -> None:
+    """Each size at each thread count in its own process (alternating thread counts), then one table."""
+    print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    rows = []
+    for pairs in sizes:
+        for count in threads:
+            command = [sys.executable, __file__, "--pairs", str(pairs), "--threads", str(count), "--epochs", str(epochs)]
+            print("$ " + " ".join(command[1:]), flush=True)
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            print(output, end="", flush=True)
+            rows.append(json.loads(output.rsplit("RESULT ", 1)[1]))
+    print(f"load average {os.getloadavg()[0]:.1f}\n")
+    print("| pairs | threads | s/epoch (later) | CPU s/epoch (later) | samples/s (later) | s, first epoch | "
+          f"genre@10 after {epochs} | peak MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        later = slice(1, None) if len(row["seconds"]) > 1 else slice(None)
+        print(f"| {row['pairs']:,} | {row['threads']} | {np.median(row['seconds'][later]):.2f} | "
+              f"{np.median(row['cpu'][later]):.2f} | {np.median(row['samples_per_second'][later]):,.0f} | "
+              f"{row['seconds'][0]:.2f} | {row['genre'][-1]:.3f} | {row['peak_mb']:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -55,5 +55,8 @@ def test_saved_index_round_trips_and_refuses_other_vectors(vectors, tmp_path):
         AnnIndex.load(tmp_path / "index-books", other)
     with pytest.raises(ModelFileError, match="not an approximate index"):
         AnnIndex.load(tmp_path, vectors)
+    (tmp_path / "index-books" / "hnsw.faiss").write_bytes(b"IHNf" + bytes(20))
+    with pytest.raises(ModelFileError, match=r"index-books[/\\]hnsw.faiss: missing or damaged \("):
+        AnnIndex.load(tmp_path / "index-books", vectors[:3000])
     with pytest.raises(InputError, match="metric must be cosine for an approximate index"):
         AnnIndex.build(vectors, "dot")

@@ -312,6 +312,30 @@ def neighbors(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model
         typer.echo(format_neighbours(name, key, found, metric))
 
 
+@app.command("index")
+@user_errors
+def index_command(model_dir: Path = typer.Argument(..., metavar="MODEL", help="Model folder."),
+                  tables: Optional[list[str]] = typer.Option(None, "--table", help="Table to index (repeat for "
+                                                             "several; default: every table)."),
+                  connectivity: int = typer.Option(16, "--connectivity", help="Links per node of the HNSW graph "
+                                                   "(more: better recall, more memory)."),
+                  ef_construction: int = typer.Option(80, "--ef-construction", help="Candidates kept while "
+                                                      "building (more: better graph, slower build)."),
+                  ef_search: int = typer.Option(64, "--ef-search", help="Candidates kept while searching "
+                                                "(more: better recall, slower queries)."),
+                  quiet: bool = QuietOpt) -> None:
+    """Build an approximate-neighbour index (faiss HNSW) of a model's tables and save it in MODEL/index/.
+
+    neighbors, serve and the Python API (load, most_similar, search) then answer cosine queries from it;
+    without an index they search exactly. Training the model again into its folder drops the index."""
+    from .storage import build_index
+
+    written = build_index(model_dir, tables or None, progress=not quiet, connectivity=connectivity,
+                          ef_construction=ef_construction, ef_search=ef_search)
+    for table, folder in written.items():
+        typer.echo(f"indexed {table!r}: {folder}")
+
+
 @app.command("add")
 @user_errors
 def add(model_dir: Path = typer.Argument(..., metavar="MODEL", help="A pair or next-item model folder."),

@@ -4,6 +4,10 @@ optimizer.safetensors where the model keeps optimizer state (pair models: traini
 Nothing is pickled, so loading never runs code from the file. Saving writes a temporary folder beside
 the target and renames it into place, so an interrupted save never leaves a half model under that name.
 ``Checkpoint`` saves the model after every epoch when handed to ``Trainer.fit``.
+
+An approximate-neighbour index of a table (``build_index``, ``entembed index``) lives in ``index/<table>/``;
+``load`` hands it to that table's Embeddings, so cosine searches use it, and refuses one built for other
+vectors. Saving a model writes a new folder, so an index of older vectors never survives a save.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import platform
 import re
 import shutil
+import warnings
 from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,21 +28,23 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .ann import AnnIndex
 from .atomic import atomic_folder
-from .errors import ModelFileError
+from .errors import InputError, ModelFileError
 from .models.base import MODEL_KINDS, EmbeddingModel
 from .train import History, TrainSettings
 from .version import __version__
 from .vocab import Vocab
 
 __all__ = ["save_model", "load", "Checkpoint", "check_replaceable", "FORMAT", "FORMAT_VERSION", "CHECKPOINT_FOLDER",
-           "CHECKPOINT_STATE"]
+           "CHECKPOINT_STATE", "build_index", "index_folder"]
 
 FORMAT = "entembed-model"
 FORMAT_VERSION = 1
 OPTIMIZER_FILE = "optimizer.safetensors"
 #: The subfolder where a run with checkpoints keeps the state of an unfinished run (entembed.checkpoints).
 CHECKPOINT_FOLDER, CHECKPOINT_STATE = "checkpoint", "state.json"  # an unfinished run's (checkpoints.py)
+INDEX_FOLDER = "index"
 
 
 def _vocab_files(tables: list[str]) -> dict[str, str]:
@@ -152,10 +159,12 @@ def _load_optimizer(model: EmbeddingModel, path: Path) -> None:
         raise ModelFileError(f"{path}: damaged or does not fit the model ({exc}).") from None
 
 
-def load(folder: str | os.PathLike) -> EmbeddingModel:
+def load(folder: str | os.PathLike, *, indexes: bool = True) -> EmbeddingModel:
     """Load a model folder; checks every file against config.json and refuses a damaged folder.
 
-    The result has ``.tables``: table name -> Embeddings.
+    The result has ``.tables``: table name -> Embeddings. With ``indexes``, a table's saved approximate index
+    answers its cosine searches (a ModelFileError if it was built for other vectors; a warning and exact
+    search if faiss is not installed).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -213,4 +222,51 @@ def load(folder: str | os.PathLike) -> EmbeddingModel:
         raise ModelFileError(f"{folder / 'config.json'}: the training entry is damaged ({exc}).") from None
     model.folder = folder  # where it came from, for messages
     model.eval()
+    if indexes:
+        _attach_indexes(model, folder, config)
     return model
+
+
+def index_folder(folder: str | os.PathLike, table: str) -> Path:
+    """Where the approximate index of ``table`` of the model saved in ``folder`` lives: ``index/<table>/``
+    (the table's name as in its vocab file, made safe for any file system)."""
+    return _index_path(Path(folder), _read_json(Path(folder) / "config.json"), table)
+
+
+def _index_path(folder: Path, config: dict, table: str) -> Path:
+    try:
+        vocab_file = config["tables"][table]["vocab"]
+    except (KeyError, TypeError):
+        raise InputError(f"table must be one of {', '.join(map(repr, config.get('tables', {})))} (the tables of "
+                         f"{folder}). Got {table!r} instead.", param="table") from None
+    return folder / INDEX_FOLDER / vocab_file.removeprefix("vocab-").removesuffix(".json")
+
+
+def _attach_indexes(model: EmbeddingModel, folder: Path, config: dict) -> None:
+    for name in config["tables"]:
+        path = _index_path(folder, config, name)
+        if not path.exists():
+            continue
+        embeddings = model.tables[name]
+        try:
+            index = AnnIndex.load(path, embeddings.vectors)
+        except ImportError as exc:
+            warnings.warn(f"{path}: {exc}; searching {name!r} exactly.", stacklevel=3)
+            continue
+        except ModelFileError as exc:
+            raise ModelFileError(f"{exc} (entembed index {folder} --table {name}; or delete {path} to search "
+                                 "exactly)") from None
+        embeddings.use_index(index)
+
+
+def build_index(folder: str | os.PathLike, tables: list[str] | None = None, *, progress: bool = False,
+                **params: int) -> dict[str, Path]:
+    """Build an approximate (HNSW) index of each of ``tables`` (default: all) of the model saved in ``folder``
+    and save it in ``index/<table>/``, replacing an older one; returns table -> index folder. ``params`` are
+    ``AnnIndex.build``'s (connectivity, ef_construction, ef_search)."""
+    model = load(folder, indexes=False)
+    names = list(model.tables) if tables is None else tables
+    paths = {name: index_folder(folder, name) for name in names}  # unknown tables refused before any work
+    for name, path in paths.items():
+        AnnIndex.build(model.tables[name].vectors, progress=progress, **params).save(path)
+    return paths

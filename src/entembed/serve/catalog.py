@@ -1,4 +1,5 @@
-"""The models a server answers for: each folder loaded once at start, with its 2-D maps and metadata.
+"""The models a server answers for: each folder loaded once at start, with its 2-D maps and metadata (and
+the approximate index saved with a table, which then answers its cosine neighbour queries).
 
 Everything here is plain Python over the library (no web framework), so the HTTP layer only translates
 requests and answers. Lookups that fail raise ``NotFound`` with the closest known names to suggest.
@@ -17,6 +18,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from ..ann import AnnIndex
 from ..data.pairs import read_table
 from ..embeddings import Embeddings
 from ..errors import EntembedError, InputError
@@ -128,6 +130,9 @@ def _load_model(name: str, folder: Path, map_method: str, quiet: bool) -> Served
     for table_name, embeddings in model.tables.items():
         method = _map_method(folder, table_name, map_method)
         table = Table(table_name, embeddings, method)
+        index = embeddings.index("cosine")
+        if not quiet and isinstance(index, AnnIndex):
+            print(f"{name}/{table_name}: cosine neighbours from its approximate index ({index.params})", file=sys.stderr)
         if method is not None:
             if not quiet:
                 print(f"{name}/{table_name}: {method} map of {len(embeddings):,} keys", file=sys.stderr)
