@@ -88,7 +88,8 @@ class TorchPairTask:
         li, ri = ids[:n], torch.cat([ids[n:2 * n, None], ids[2 * n:].view(n, k)], 1)  # (n,), (n, 1 + k)
         w = torch.from_numpy(weight).to(self.device, torch.float32) if len(weight) else None
         table_l, table_r = self.tables[0][0], self.tables[-1][0]
-        u, v = table_l[li], table_r[ri]                                   # (n, dim), (n, 1 + k, dim)
+        u = table_l.index_select(0, li)                                   # (n, dim)
+        v = table_r.index_select(0, ri.reshape(-1)).view(n, 1 + k, -1)   # (n, 1 + k, dim)
         scores = torch.bmm(v, u[:, :, None]).squeeze(2)                   # (n, 1 + k)
         if self.cosine:
             inv_l = 1.0 / u.norm(dim=1).clamp_min(1e-12)                  # (n,)
@@ -117,26 +118,27 @@ class TorchPairTask:
         table, state1, state2, row_steps = parts
         touched, where = torch.unique(rows, return_inverse=True)
         g = torch.zeros(len(touched), grads.shape[1], device=grads.device).index_add_(0, where, grads)
-        w = table[touched]
+        w = table.index_select(0, touched)
         if self.optimizer == "sgd":
             w -= self.lr * g
         elif self.optimizer in ("adagrad", "rmsprop"):
-            s = state1[touched]
+            s = state1.index_select(0, touched)
             s = s + g * g if self.optimizer == "adagrad" else self.beta1 * s + (1.0 - self.beta1) * g * g
-            state1[touched] = s
+            state1.index_copy_(0, touched, s)
             w -= self.lr * g / (s.sqrt() + self.eps)
         else:  # adam, with a step count per row
             steps = row_steps[touched] + 1.0
             row_steps[touched] = steps
             step_size = (self.lr / (1.0 - self.beta1 ** steps))[:, None]
             correction2 = (1.0 - self.beta2 ** steps)[:, None]
-            m = self.beta1 * state1[touched] + (1.0 - self.beta1) * g
-            s = self.beta2 * state2[touched] + (1.0 - self.beta2) * g * g
-            state1[touched], state2[touched] = m, s
+            m = self.beta1 * state1.index_select(0, touched) + (1.0 - self.beta1) * g
+            s = self.beta2 * state2.index_select(0, touched) + (1.0 - self.beta2) * g * g
+            state1.index_copy_(0, touched, m)
+            state2.index_copy_(0, touched, s)
             w -= step_size * m / ((s / correction2).sqrt() + self.eps)
         if self.decay is not None:
             w *= self.decay
-        table[touched] = w
+        table.index_copy_(0, touched, w)
 
     def sync_to_model(self) -> None:
         """Copy the device's tables and optimizer state into the model's CPU arrays (nothing to do on a CPU)."""
