@@ -58,7 +58,8 @@ def main() -> None:
         mine = [r for r in runs if r["method"] == method]
         later = [s for r in mine for s in r["seconds"][1:]] or [r["seconds"][0] for r in mine]
         rows.append({"method": method, "first": statistics.median(r["seconds"][0] for r in mine),
-                     "later": statistics.median(later), "genre_at_10": statistics.median(r["genre_at_10"] for r in mine)})
+                     "later": statistics.median(later),
+                     "genre_at_10": statistics.median(r["genre_at_10"] for r in mine)})
     base = rows[0]["later"]
     lines = [f"`{COMMAND}{''.join(f' --{k} {v}' for k, v in vars(args).items() if v is not None and k != 'seed')}`: "
              f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
