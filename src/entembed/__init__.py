@@ -14,8 +14,8 @@ Layers: each module imports only from its own layer or the ones below it, never 
                                           the pair model trained over processes (torchrun)
     storage                               model folders (save_model, load, Checkpoint)
     train                                 the one Trainer, TrainSettings, TrainState, History, the validation split
-    models                                pair (+ pair_kernel), tabular, text, next_item, bags, heads, autograd,
-                                          foldin (new rows from links)
+    models                                pair (+ pair_kernel, pair_torch), tabular, text, next_item, bags, heads,
+                                          autograd, foldin (new rows from links)
     data                                  readers, vocab-encoded arrays, negative sampling, synthetic data
     embeddings, evaluate                  the trained result and its queries; metrics
     index, vocab                          exact search; string <-> id

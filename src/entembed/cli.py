@@ -89,13 +89,14 @@ def _settings(model: type, **options: Any):
 
 
 def _pair_setup(*, dim, score, loss, negatives, sampling, shared: bool = False, l2: float = 0.0,
-                preset: str | None = None, **options):
+                preset: str | None = None, device: str | None = None, **options):
     """TrainSettings and PairConfig from the CLI options, checked before any data is read. A ``preset``
     gives the values of the settings left at their defaults."""
     from .models.pair import PRESETS, PairConfig, PairModel
 
     settings = _settings(PairModel, **options)
-    given = dict(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared, l2=l2)
+    given = dict(dim=dim, score=score, loss=loss, negatives=negatives, sampling=sampling, shared=shared, l2=l2,
+                 device=device)
     if preset is None:
         return settings, PairConfig(**given)
     defaults = PairConfig()
@@ -176,18 +177,21 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                 sync_every: int = typer.Option(1, "--sync-every", help="Under torchrun: steps between the "
                                                "processes' syncs (1: as one process; more: fewer bytes sent)."),
                 timeout: float = typer.Option(300.0, "--timeout", help="Under torchrun: seconds to wait for the "
-                                              "other processes before stopping with an error.")) -> None:
+                                              "other processes before stopping with an error."),
+                device: Optional[str] = typer.Option(None, "--device", help="cuda or cuda:N: train on that GPU "
+                                                     "with torch (default: the CPU's compiled kernel).")) -> None:
     """Learn left and right embeddings from (left, right) pairs in FILE (Parquet is read in chunks). Started
     by torchrun with several processes, each trains its share of the pairs and process 0 saves the model."""
     from .checkpoints import find_checkpoint
     from .data.parquet_pairs import read_pairs_parquet
     from .data.pairs import read_pairs
     from .distributed import launched
+    from .models.pair_torch import resolve_device
     from .storage import check_replaceable
     from .train import parse_every
 
     ranked = launched()
-    for name, value in (("resume", resume), ("checkpoint_every", checkpoint_every)):
+    for name, value in (("resume", resume), ("checkpoint_every", checkpoint_every), ("device", device)):
         if ranked is not None and value is not None:
             raise InputError(f"{name} does not run under torchrun yet: use it in one process.", param=name)
     leader = ranked is None or ranked[0] == 0
@@ -196,7 +200,9 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
                                    batch_size=batch_size, validation=validation, patience=patience, score=score,
                                    loss=loss, negatives=negatives, sampling=sampling, threads=threads,
                                    shared=shared, l2=l2, preset=preset, checkpoint_every=every,
-                                   checkpoint_unit=unit)
+                                   checkpoint_unit=unit, device=device)
+    if device is not None:  # a missing GPU is refused before any data is read
+        resolve_device(device)
     model, run = None, find_checkpoint(resume) if resume is not None else None
     if resume is not None and run is None:
         from .storage import load
@@ -205,6 +211,7 @@ def train_pairs(file: Path = typer.Argument(..., help="CSV, TSV, Parquet or NDJS
             raise EntembedError(f"--checkpoint-every: {resume} holds no unfinished run; training a finished model "
                                 "further (--resume MODEL) writes no checkpoints.")
         model = load(resume)
+        model.config.device = device  # where this run trains (a saved model names no device)
         shared = getattr(model, "config", None) is not None and bool(getattr(model.config, "shared", False))
     options = dict(left=left, right=right, weight=weight, min_count=min_count,
                    duplicates="sum" if sum_duplicates else "drop", shared_vocab=shared)

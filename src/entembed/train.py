@@ -215,6 +215,8 @@ class Trainer:
         every = s.checkpoint_every if on_checkpoint is not None else None
 
         def checkpoint(epoch: int, step: int, totals: tuple[float, int, float]) -> None:
+            if hasattr(task, "sync_to_model"):  # a task on a GPU: copy its rows back to the model first
+                task.sync_to_model()
             kind, tensors = _optimizer_tensors(model, task)
             tensors = {**{f"model.{k}": v for k, v in model.state_dict().items()}, **tensors,
                        **{f"best.{k}": v for k, v in (best_state or {}).items()}, "torch_rng": torch.get_rng_state()}

@@ -25,6 +25,7 @@ from ..evaluate import roc_auc
 from ..vocab import Vocab
 from . import pair_kernel as kernel
 from .base import EmbeddingModel, register_model
+from .pair_torch import TorchPairTask, parse_device
 
 __all__ = ["PairConfig", "PairModel", "PairTask", "LOSSES", "SCORES", "PRESETS", "UPDATES", "default_batch_size"]
 
@@ -59,6 +60,7 @@ class PairConfig:
     update: str = "hogwild"        # "hogwild" (fastest) or "minibatch" (same vectors whatever the thread count)
     recent: int = 0                # recommendations also follow a user's latest items: how many (0: off)
     recent_weight: float = 4.0     # an item's score gains this times its mean cosine to those items
+    device: str | None = None      # None or "cpu": the numba kernel; "cuda", "cuda:N": torch on that GPU (not saved)
 
     def __post_init__(self) -> None:
         check_positive_int("dim", self.dim)
@@ -74,6 +76,8 @@ class PairConfig:
                                      ("sampling", self.sampling, SAMPLING), ("update", self.update, UPDATES)):
             if value not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}. Got {value!r} instead.", param=name)
+        if self.device is not None:
+            parse_device(self.device)
         if self.left_name == self.right_name and not self.shared:
             raise InputError(f"left and right tables need different names. Got {self.left_name!r} for both.")
 
@@ -125,7 +129,7 @@ class PairModel(EmbeddingModel):
         return {self.config.left_name: self.left.data, self.config.right_name: self.right.data}
 
     def config_dict(self) -> dict[str, Any]:
-        return asdict(self.config)
+        return {**asdict(self.config), "device": None}  # where a fit ran is no part of the model
 
     @classmethod
     def from_config(cls, config: dict[str, Any], vocabs: dict[str, Vocab]) -> "PairModel":
@@ -250,8 +254,9 @@ class PairModel(EmbeddingModel):
         return data.subset(kept), data.subset(held)
 
     def training_task(self, data: Pairs, validation: Pairs | None, *, optimizer: str, lr: float,
-                      rng: np.random.Generator) -> "PairTask":
-        return PairTask(self, self._check(data), validation, optimizer, lr, rng)
+                      rng: np.random.Generator) -> "PairTask | TorchPairTask":
+        task = PairTask(self, self._check(data), validation, optimizer, lr, rng)
+        return task if self.config.device in (None, "cpu") else TorchPairTask(task, self.config.device)
 
 
 class PairTask:
