@@ -129,7 +129,7 @@ def main() -> None:
         size = sum(f.stat().st_size for f in (Path(folder) / "index").iterdir())
     print(f"ann: saved {size:,} bytes ({size / 2**20:,.0f} MB; the vectors alone {vectors.nbytes / 2**20:,.0f} MB)",
           flush=True)
-    for ef in (16, 32, 64, 128, 256, 512):
+    for ef in (16, 32, 64, 128, 256, 512, 1024):
         index.ef_search = ef
         found, scores, batch, single = timed_queries(index, vectors, ids, 1000)
         print(f"ann: ef_search {ef}: {quality(found, scores, exact, exact_scores, ids, genres)}, {batch:,.0f} "

@@ -328,7 +328,7 @@ def index_command(model_dir: Path = typer.Argument(..., metavar="MODEL", help="M
                                                    "(more: better recall, more memory)."),
                   ef_construction: int = typer.Option(80, "--ef-construction", help="Candidates kept while "
                                                       "building (more: better graph, slower build)."),
-                  ef_search: int = typer.Option(64, "--ef-search", help="Candidates kept while searching "
+                  ef_search: int = typer.Option(256, "--ef-search", help="Candidates kept while searching "
                                                 "(more: better recall, slower queries)."),
                   quiet: bool = QuietOpt) -> None:
     """Build an approximate-neighbour index (faiss HNSW) of a model's tables and save it in MODEL/index/.
