@@ -67,7 +67,7 @@ def test_pair_fit_resumed_from_a_checkpoint_equals_one_never_stopped(small_graph
     assert np.array_equal(whole.right.data.numpy(), resumed.right.data.numpy())
     for column in ("loss", "val_auc"):
         assert whole.history.column(column) == resumed.history.column(column)
-    assert resumed.optimizer_state["optimizer"] == "adagrad"
+    assert resumed.optimizer_state["optimizer"] == "row_adagrad"
     for before, after in zip(whole.optimizer_state["tables"], resumed.optimizer_state["tables"]):
         assert all(np.array_equal(before[part], after[part]) for part in before)
 
