@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The pair benchmark's entembed phase on two revisions of the code, alternately, so that both see the same
 # machine load: each revision is checked out into a temporary worktree and run with its own bench_pairs.py.
-# Usage: benchmarks/compare_revisions.sh OLD_REV NEW_REV [ROUNDS]   (run from the repository root)
+# Usage: [PYTHON=/path/to/python] benchmarks/compare_revisions.sh OLD_REV NEW_REV [ROUNDS]   (from the repository root)
 set -euo pipefail
 old=$1 new=$2 rounds=${3:-3}
 root=$(git rev-parse --show-toplevel)
-python=$root/.venv/bin/python
+python=${PYTHON:-$root/.venv/bin/python}  # PYTHON=... for a worktree without its own venv
 work=$(mktemp -d)
 trap 'git -C "$root" worktree remove --force "$work/old" 2>/dev/null; git -C "$root" worktree remove --force "$work/new" 2>/dev/null; rm -rf "$work"' EXIT
 git -C "$root" worktree add -q --detach "$work/old" "$old"

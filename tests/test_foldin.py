@@ -119,7 +119,7 @@ def test_updated_folder_answers_old_and_new_keys_and_a_failed_add_changes_nothin
     np.testing.assert_array_equal(loaded.tables["books"][old_key], partial.tables["books"][old_key])
     assert loaded.tables["books"][new_key].any() and loaded.tables["books"].most_similar(new_key, topn=3)
     assert (written / "books-info.csv").read_text() == "title\nx\n"   # attachments carried over
-    assert loaded.optimizer_state["optimizer"] == "adagrad"
+    assert loaded.optimizer_state["optimizer"] == "row_adagrad"
     result = run_cli("add", folder, tmp_path / "new.csv", "--left", "book", "--right", "link")
     assert result.returncode == 2 and "error: --existing='refuse'" in result.stderr
 
@@ -175,7 +175,7 @@ def test_incremental_training_grows_vocabs_and_starts_from_the_trained_rows(tmp_
     np.testing.assert_array_equal(grown.left.data[:n].numpy(), loaded.left.data.numpy())
     state = grown.optimizer_state["tables"][0]["state1"]
     np.testing.assert_array_equal(state[:n], loaded.optimizer_state["tables"][0]["state1"])
-    assert (state[n:] == np.float32(0.1)).all()                                  # adagrad's fresh state
+    assert (state[n:] == np.float32(0.1)).all()                                  # row-wise Adagrad's fresh state
     fresh = PairModel(grown.left_vocab, grown.right_vocab, grown.config, seed=0)
     np.testing.assert_array_equal(grown.left.data[n:].numpy(), fresh.left.data[n:].numpy())
 

@@ -87,6 +87,27 @@ def test_row_updates_match_torch_optimizers_on_summed_gradients(optimizer):
     assert np.array_equal(ours[untouched], W[untouched])  # lazy: rows outside the batch never move
 
 
+def test_row_adagrad_is_adagrad_on_one_accumulator_a_row():
+    """Row-wise Adagrad (PyTorch-BigGraph's): a row's accumulator grows by its summed gradient's mean square."""
+    W = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32)
+    rows, grads = np.array([2, 0, 2], np.int32), np.array([[1.0, -1.0], [3.0, 4.0], [2.0, 0.0]], np.float32)
+    state = kernel.optimizer_state("row_adagrad", W.shape)
+    assert state["state1"].shape == (3, 1) and (state["state1"] == np.float32(0.1)).all()
+    ours = W.copy()
+    for _ in range(2):
+        kernel.apply_row_gradients(ours, rows, grads, kernel.OPTIMIZERS["row_adagrad"], 0.5,
+                                   kernel.optimizer_hyper("row_adagrad"), state["state1"], state["state2"],
+                                   state["row_steps"], np.zeros_like(W), np.zeros(3, np.uint8),
+                                   np.empty(2 * len(rows), np.int32))
+    # row 0: g = (3, 4), mean square 12.5; row 2: g = (3, -1), mean square 5; row 1 untouched
+    expected = W.astype(np.float64)
+    for row, g, mean_square in ((0, np.array([3.0, 4.0]), 12.5), (2, np.array([3.0, -1.0]), 5.0)):
+        for step in (1, 2):
+            expected[row] -= 0.5 * g / (np.sqrt(0.1 + step * mean_square) + 1e-8)
+    np.testing.assert_allclose(ours, expected, rtol=1e-6)
+    np.testing.assert_allclose(state["state1"][:, 0], [25.1, 0.1, 10.1], rtol=1e-6)
+
+
 @pytest.mark.parametrize("loss", ["logistic", "bpr"])
 def test_huge_scores_give_finite_saturated_gradients(loss):
     """Defect: compiled with fastmath (no inf assumed) while exp overflowed for large scores."""

@@ -47,7 +47,7 @@ def assert_float_close(actual: np.ndarray, desired: np.ndarray) -> None:
     np.testing.assert_allclose(actual, desired, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(desired).max())))
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "rmsprop", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "rmsprop", "adam", "row_adagrad"])
 @pytest.mark.parametrize("loss", ["logistic", "mse", "bpr"])
 @pytest.mark.parametrize("score,shared", [("dot", False), ("cosine", False), ("dot", True)])
 def test_torch_step_equals_the_kernels_minibatch_step(tiny, optimizer, loss, score, shared):

@@ -50,7 +50,7 @@ def fit_killed_then_resumed(make_model, data, settings, folder: Path, kill_at: i
 
 
 @pytest.mark.parametrize("update, threads, every, unit, optimizer", [
-    ("hogwild", 1, 37, "steps", "adagrad"), ("minibatch", 2, 37, "steps", "adagrad"),
+    ("hogwild", 1, 37, "steps", "row_adagrad"), ("minibatch", 2, 37, "steps", "row_adagrad"),
     ("hogwild", 1, 1, "epochs", "adagrad"), ("hogwild", 1, 37, "steps", "sgd")])
 def test_pair_fit_resumed_from_a_checkpoint_equals_one_never_stopped(small_graph, tmp_path, update, threads,
                                                                      every, unit, optimizer):

@@ -75,8 +75,8 @@ def test_bad_settings_are_refused(small_graph):
         TrainSettings(epochs=-1)
     with pytest.raises(InputError, match=r"validation must be a number in \[0, 1\). Got 1.5 instead."):
         TrainSettings(validation=1.5)
-    with pytest.raises(InputError, match="optimizer must be one of sgd, adagrad, rmsprop, adam for a pair model. "
-                                         "Got 'lbfgs' instead."):
+    with pytest.raises(InputError, match="optimizer must be one of sgd, adagrad, rmsprop, adam, row_adagrad for a "
+                                         "pair model. Got 'lbfgs' instead."):
         Trainer(optimizer="lbfgs", quiet=True).fit(PairModel.for_data(small_graph.pairs), small_graph.pairs)
 
 
@@ -198,4 +198,5 @@ def test_tables_asked_for_during_training_answer_from_that_epochs_vectors(small_
 def test_the_saved_settings_name_the_optimizer_and_learning_rate_used(small_graph):
     model = PairModel.for_data(small_graph.pairs, PairConfig(dim=4))
     Trainer(quiet=True, epochs=1).fit(model, small_graph.pairs)
-    assert (model.train_settings.optimizer, model.train_settings.lr) == ("adagrad", PairModel.DEFAULT_LR["adagrad"])
+    settings = model.train_settings
+    assert (settings.optimizer, settings.lr) == ("row_adagrad", PairModel.DEFAULT_LR["row_adagrad"])

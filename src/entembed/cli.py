@@ -67,7 +67,7 @@ EpochsOpt = typer.Option(None, "--epochs", help="Passes over the data (default: 
 DimOpt = typer.Option(50, "--dim", help="Embedding size.")
 SeedOpt = typer.Option(0, "--seed", help="Random seed; the same seed gives the same vectors.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bar or epoch lines.")
-OptimizerOpt = typer.Option(None, "--optimizer", help="sgd, adagrad, rmsprop or adam (default: the model's).")
+OptimizerOpt = typer.Option(None, "--optimizer", help="row_adagrad (pairs), sgd, adagrad, rmsprop or adam (default: the model's).")
 LrOpt = typer.Option(None, "--lr", help="Learning rate (default: measured per optimizer).")
 BatchOpt = typer.Option(None, "--batch-size", help="Samples per step, negatives included (default: sized to data).")
 ValidationOpt = typer.Option(0.0, "--validation", help="Share of pairs held out; AUC is reported each epoch.")

@@ -66,8 +66,8 @@ DEFAULT_SYNC_EVERY = 1
 DEFAULT_TIMEOUT = 300.0
 #: How each row optimizer's state parts combine over the processes: "sum" where the processes' updates add
 #: up, "mean" (over the processes that touched the row) where the part is a moving average.
-STATE_RULES = {"sgd": {}, "adagrad": {"state1": "sum"}, "rmsprop": {"state1": "mean"},
-               "adam": {"state1": "mean", "state2": "mean", "row_steps": "sum"}}
+STATE_RULES = {"sgd": {}, "adagrad": {"state1": "sum"}, "row_adagrad": {"state1": "sum"},
+               "rmsprop": {"state1": "mean"}, "adam": {"state1": "mean", "state2": "mean", "row_steps": "sum"}}
 
 
 class PeerLostError(EntembedError):

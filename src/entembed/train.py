@@ -43,7 +43,7 @@ class TrainSettings:
     epochs: int | None = None       # None: 10, or more on small data so that training takes >= 1,000 steps
     batch_size: int | None = None   # samples per step, negatives included; None: sized to the data
     lr: float | None = None         # None: the model's default for the optimizer
-    optimizer: str | None = None    # sgd, adagrad, rmsprop, adam; None: the model's default
+    optimizer: str | None = None    # sgd, adagrad, rmsprop, adam (pairs: row_adagrad too); None: the model's default
     seed: int = 0                   # same seed, same vectors (on the same machine)
     validation: float = 0.0         # share of the data held out to report validation metrics each epoch
     patience: int | None = None     # stop after this many epochs without improvement (needs a monitor)

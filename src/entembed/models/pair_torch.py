@@ -126,6 +126,10 @@ class TorchPairTask:
             s = s + g * g if self.optimizer == "adagrad" else self.beta1 * s + (1.0 - self.beta1) * g * g
             state1.index_copy_(0, touched, s)
             w -= self.lr * g / (s.sqrt() + self.eps)
+        elif self.optimizer == "row_adagrad":  # one accumulator a row: the running sum of its mean squared gradient
+            s = state1.index_select(0, touched) + (g * g).mean(1, keepdim=True)
+            state1.index_copy_(0, touched, s)
+            w -= self.lr * g / (s.sqrt() + self.eps)
         else:  # adam, with a step count per row
             steps = row_steps[touched] + 1.0
             row_steps[touched] = steps
