@@ -809,11 +809,8 @@ def recommend_command(
     else:
         seen, recent = None, []
         if exclude_seen is not None and model.kind == "pair":
-            frame = read_table(exclude_seen)
+            frame = read_table(exclude_seen, columns=[time] if time is not None else None)
             if time is not None:
-                if time not in frame.columns:
-                    raise InputError(f"{exclude_seen}: no column {time!r}; the columns are "
-                                     f"{', '.join(map(repr, map(str, frame.columns)))}.")
                 frame = frame.iloc[np.argsort(numeric_times(frame[time], str(exclude_seen), time), kind="stable")]
             seen, _ = holdout_pairs(model, frame, model.config.left_name, model.config.right_name,
                                     source=str(exclude_seen))
