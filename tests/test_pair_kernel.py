@@ -134,8 +134,8 @@ def test_the_kernels_keep_inf_and_nan_semantics(compiled):
     assert flags is not True and isinstance(flags, set) and flags.isdisjoint({"nnan", "ninf", "fast"})
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "adam"])
-@pytest.mark.parametrize("loss,cosine", [("logistic", False), ("mse", True), ("bpr", False)])
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "adam", "row_adagrad"])
+@pytest.mark.parametrize("loss,cosine", [("logistic", False), ("mse", True), ("bpr", False), ("logistic", True)])
 def test_hogwild_step_equals_the_minibatch_step_when_no_row_repeats(optimizer, loss, cosine):
     """With every left and right row touched once, updating per positive (hogwild) and summing over the batch
     first (minibatch) are the same computation: the two kernels must agree."""

@@ -190,6 +190,7 @@ class SyncedPairTask:
         counts = cluster.all_sum(np.array([len(task.train)], np.int64), "setup")
         self.n_pairs = int(counts[0])  # over all the processes
         self.n_samples = self.n_pairs * self.group
+        # minibatch-sized steps whatever the update: a sync every --sync-every steps keeps its meaning
         self.default_batch_size = default_batch_size(self.n_pairs, task.cfg.negatives)
         self.monitor, self.monitor_mode = task.monitor, task.monitor_mode
         # Each process draws its own batches and negatives (the same seed would draw the same negatives).

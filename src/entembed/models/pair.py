@@ -9,6 +9,7 @@ epoch of 2.3M samples under a second on 2 cores.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterator
 
@@ -24,7 +25,7 @@ from ..errors import InputError, check_positive_int
 from ..evaluate import roc_auc
 from ..vocab import Vocab
 from . import pair_kernel as kernel
-from .base import EmbeddingModel, register_model
+from .base import EmbeddingModel, default_epochs, register_model
 from .pair_torch import TorchPairTask, parse_device
 
 __all__ = ["PairConfig", "PairModel", "PairTask", "LOSSES", "SCORES", "PRESETS", "UPDATES", "default_batch_size"]
@@ -278,7 +279,10 @@ class PairTask:
             self._val_right = np.concatenate([val.right, val_neg])
             self._val_label = np.concatenate([np.ones(len(val)), np.zeros(len(val))])
         self.n_samples = len(train) * (1 + cfg.negatives)
-        self.default_batch_size = default_batch_size(len(train), cfg.negatives)
+        self.minibatch_batch_size = default_batch_size(len(train), cfg.negatives)
+        self.default_batch_size = default_batch_size(len(train), cfg.negatives, cfg.update)
+        if cfg.update == "hogwild":  # its larger steps learn as the minibatch-sized ones: the same epochs
+            self.default_epochs = default_epochs(math.ceil(self.n_samples / self.minibatch_batch_size))
         self.opt_code, self.lr = kernel.OPTIMIZERS[optimizer], lr
         self.hyper = kernel.optimizer_hyper(optimizer)
         self.tables = [model.left.data.numpy()] if cfg.shared else [model.left.data.numpy(), model.right.data.numpy()]
@@ -368,9 +372,14 @@ class PairTask:
         return {"val_auc": roc_auc(self._val_label, scores)}
 
 
-def default_batch_size(n_pairs: int, negatives: int) -> int:
-    """Samples a step for ``n_pairs`` training pairs: 256-4096 positives with their negatives, so that an
-    epoch takes >= 200 steps where the data allows."""
+def default_batch_size(n_pairs: int, negatives: int, update: str = "minibatch") -> int:
+    """Samples a step for ``n_pairs`` training pairs. A minibatch step is one update of the summed gradient:
+    256-4,096 positives with their negatives, so that an epoch takes >= 200 steps where the data allows.
+    Hogwild updates per positive whatever the batch, so its step is only a unit of work and progress: about
+    50 an epoch (1,024-65,536 positives), as each step starts a parallel region and a dispatch (200 steps
+    cost 15% of an epoch at the reference size)."""
+    if update == "hogwild":
+        return int(np.clip(n_pairs / 50, 1024, 65536)) * (1 + negatives)
     return int(np.clip(n_pairs / 200, 256, 4096)) * (1 + negatives)
 
 

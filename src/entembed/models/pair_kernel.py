@@ -199,6 +199,30 @@ def apply_row_gradients(W, rows, grads, opt_code, lr, hyper, state1, state2, row
             _update_row(W, row, accum[row], opt_code, lr, eps, beta1, beta2, state1, state2, row_steps)
             accum[row, :] = 0.0
 
+@njit(inline="always")
+def _dot_update_rights(L, R, li, positive, negatives, dscore, opt_code, lr, eps, state1, grad_l):
+    """The dot score's right rows under SGD or row-wise Adagrad, in one pass a row: row j's gradient is
+    ``dscore[j] * L[li]``, whose squared norm is ``dscore[j]**2 * |L[li]|**2``, so the row is read once, its
+    old values added to ``grad_l`` (the left row's gradient) and its new ones written, with no gradient
+    buffer (Hogwild's default path: a fifth of its step's time)."""
+    dim = L.shape[1]
+    squared_norm = np.float32(0.0)
+    if opt_code == 4:
+        for d in range(dim):
+            squared_norm += L[li, d] * L[li, d]
+    for j in range(dscore.shape[0]):
+        rj = positive if j == 0 else negatives[j - 1]
+        g = dscore[j]
+        scale = lr * g
+        if opt_code == 4:
+            state1[rj, 0] += g * g * squared_norm / np.float32(dim)
+            scale /= np.sqrt(state1[rj, 0]) + eps
+        for d in range(dim):
+            r = R[rj, d]
+            grad_l[d] += g * r
+            R[rj, d] = r - scale * L[li, d]
+
+
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def hogwild_step(L, R, left, right, negatives, weight, loss_code, cosine, label_neg, opt_code, lr, hyper,
                  l_state1, l_state2, l_steps, r_state1, r_state2, r_steps, losses, parts):
@@ -207,13 +231,17 @@ def hogwild_step(L, R, left, right, negatives, weight, loss_code, cosine, label_
 
     One parallel region a batch and no gradient buffers make it about twice as fast as the two phases above,
     but concurrent writes to one row can interleave: the result depends on the thread count and timing
-    (bit-for-bit repeatable on one thread only). Writes each positive's loss into ``losses``.
+    (bit-for-bit repeatable on one thread only). Writes each positive's loss into ``losses``. The dot score
+    under SGD or row-wise Adagrad (the defaults) updates each right row in one pass (``_dot_update_rights``);
+    where a negative repeats within a group, its second update then reads the row after its first.
     """
     n, k = negatives.shape
     dim = L.shape[1]
     group = 1 + k
     eps, beta1, beta2 = hyper[0], hyper[1], hyper[2]
     share = (n + parts - 1) // parts
+    fused = not cosine and (opt_code == 0 or opt_code == 4)
+    lr32, eps32 = np.float32(lr), np.float32(eps)
     for part in prange(parts):
         scores = np.empty(group, np.float32)  # float32 scores: the loss's exp and log in single precision
         dscore = np.empty(group, np.float32)
@@ -243,6 +271,11 @@ def hogwild_step(L, R, left, right, negatives, weight, loss_code, cosine, label_
             w = weight[i] if weight.shape[0] > 0 else 1.0
             losses[i] = _dscores(scores, w, loss_code, label_neg, dscore)
             grad_l[:] = 0.0
+            if fused:
+                _dot_update_rights(L, R, li, right[i], negatives[i], dscore, opt_code, lr32, eps32, r_state1,
+                                   grad_l)
+                _update_row(L, li, grad_l, opt_code, lr, eps, beta1, beta2, l_state1, l_state2, l_steps)
+                continue
             for j in range(group):
                 rj = right[i] if j == 0 else negatives[i, j - 1]
                 g = np.float32(dscore[j])

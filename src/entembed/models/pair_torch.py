@@ -59,7 +59,8 @@ class TorchPairTask:
     def __init__(self, task: Any, device: str | torch.device):
         self.task = task
         self.device = resolve_device(device) if isinstance(device, str) else device
-        self.n_samples, self.default_batch_size = task.n_samples, task.default_batch_size
+        # a minibatch step, so minibatch-sized whatever the update
+        self.n_samples, self.default_batch_size = task.n_samples, task.minibatch_batch_size
         self.monitor, self.monitor_mode = task.monitor, task.monitor_mode
         cfg = task.cfg
         self.optimizer = task.model.optimizer_state["optimizer"]
