@@ -19,6 +19,19 @@ def test_negatives_are_never_positives_and_are_reproducible(small_graph):
         assert not np.array_equal(negatives, sampler.sample(pairs.left, seed=8))
 
 
+def test_the_positive_filter_changes_no_draw_and_passes_few_non_positives(small_graph):
+    """The bit set only spares binary searches: with every bit set (every draw searched) the draws are the same."""
+    pairs = small_graph.pairs
+    for distribution in ("uniform", "popularity"):
+        sampler = NegativeSampler(pairs, ratio=3, distribution=distribution)
+        filtered = sampler.sample(pairs.left, seed=11)
+        assert len(sampler.filter) * 8 >= 16 * len(sampler.indices)
+        share_set = np.unpackbits(sampler.filter).mean()
+        assert 0 < share_set <= 1 / 16   # about one draw in 16 (or fewer) goes on to the binary search
+        sampler.filter = np.full_like(sampler.filter, 255)
+        assert np.array_equal(sampler.sample(pairs.left, seed=11), filtered)
+
+
 def test_popularity_sampling_follows_count_to_the_power(small_graph):
     pairs = small_graph.pairs
     sampler = NegativeSampler(pairs, ratio=20, distribution="popularity")

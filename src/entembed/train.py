@@ -269,20 +269,19 @@ class Trainer:
         ``totals`` (loss, samples, seconds) are theirs. ``on_step(steps done, totals)`` follows each step."""
         started = time.perf_counter() - totals[2]
         total_loss, total_samples = totals[:2]
-        bar = tqdm(total=task.n_samples, disable=self.settings.quiet, unit="sample", unit_scale=True,
-                   desc=f"epoch {epoch}/{epochs}", leave=False, mininterval=0.5, initial=total_samples)
-        for step, batch in enumerate(task.batches(batch_size, rng)):
-            if step < skip:
-                continue
-            loss, samples = task.step(batch)
-            total_loss += loss
-            total_samples += samples
-            bar.update(samples)
-            if step % 25 == 0:
-                bar.set_postfix(loss=f"{total_loss / total_samples:.4f}", refresh=False)
-            if on_step is not None:
-                on_step(step + 1, (total_loss, total_samples, time.perf_counter() - started))
-        bar.close()
+        with tqdm(total=task.n_samples, disable=self.settings.quiet, unit="sample", unit_scale=True,
+                  desc=f"epoch {epoch}/{epochs}", leave=False, mininterval=0.5, initial=total_samples) as bar:
+            for step, batch in enumerate(task.batches(batch_size, rng)):
+                if step < skip:
+                    continue
+                loss, samples = task.step(batch)
+                total_loss += loss
+                total_samples += samples
+                bar.update(samples)
+                if step % 25 == 0:
+                    bar.set_postfix(loss=f"{total_loss / total_samples:.4f}", refresh=False)
+                if on_step is not None:
+                    on_step(step + 1, (total_loss, total_samples, time.perf_counter() - started))
         seconds = time.perf_counter() - started
         record = {"epoch": epoch, "loss": total_loss / max(total_samples, 1), "seconds": seconds,
                   "samples_per_second": total_samples / max(seconds, 1e-9)}

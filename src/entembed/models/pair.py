@@ -291,7 +291,8 @@ class PairTask:
             self.tables[0][model.untrained_left & ~paired] = 0.0
             model.untrained_left &= ~paired
         self.states = model.optimizer_states(optimizer)  # continued from the last fit or the saved folder
-        if cfg.update == "minibatch":  # the row sums of phase 2 (hogwild needs no buffer of table size)
+        # the row sums of phase 2 (Hogwild and the torch step need no buffer of table size)
+        if cfg.update == "minibatch" and cfg.device in (None, "cpu"):
             self.accums = [np.zeros_like(t) for t in self.tables]
             self.touched = [np.zeros(t.shape[0], dtype=np.uint8) for t in self.tables]
         self.label_neg = kernel.negative_label(cfg.loss)
