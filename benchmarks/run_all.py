@@ -101,6 +101,15 @@ def write(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def with_blocks(source: Path, bodies: dict[str, str]) -> str:
+    """``source`` as it is now, read again (edits made to it during a run of an hour are kept), with the
+    blocks named in ``bodies`` rewritten."""
+    text = source.read_text(encoding="utf-8")
+    for name, body in bodies.items():
+        text = replace_block(text, name, body, source.name)
+    return text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the reduced runs (written to --output)")
@@ -132,15 +141,15 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}  # measure this tree's code
     target, failed, began = "bench-quick" if args.quick else "bench", [], time.perf_counter()
+    bodies: dict[str, str] = {}
     for bench in selected:
         body, outcome = run(bench, bench.quick if args.quick else bench.full, target, env)
         print(f"   {outcome}", flush=True)
         if body is None:
             failed.append(outcome)
             continue
-        text = replace_block(text, bench.name, body, source.name)
-        write(output, text)  # after each benchmark, so an interrupted run keeps what it measured
-    write(output, text)
+        bodies[bench.name] = body
+        write(output, with_blocks(source, bodies))  # after each benchmark: an interrupted run keeps what it measured
     print(f"{len(selected) - len(failed)} of {len(selected)} blocks rewritten in {output} "
           f"({time.perf_counter() - began:.0f} s)")
     for outcome in failed:

@@ -177,6 +177,24 @@ def test_run_all_rewrites_what_ran_and_keeps_the_block_of_a_failed_benchmark(tmp
     assert (tmp_path / "out" / "bad.log").read_text() == "| half | a table |\n"
 
 
+def test_run_all_keeps_edits_made_to_the_file_while_it_runs(tmp_path, monkeypatch):
+    """Defect: the file was read once at the start, so hand edits made during an hour-long run were lost."""
+    doc = "# B\n\nOld words.\n\n<!-- bench:edit:start -->\nold\n<!-- bench:edit:end -->\n"
+    (tmp_path / "BENCHMARKS.md").write_text(doc)
+    (tmp_path / "edit.py").write_text(  # edits the hand-written text, as a colleague would, then reports
+        "from pathlib import Path\n"
+        "p = Path('BENCHMARKS.md'); p.write_text(p.read_text().replace('Old words.', 'New words.'))\n"
+        "print('| a |')\nprint('|---|')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    monkeypatch.setattr(run_all, "OUT", tmp_path / "out")
+    monkeypatch.setattr(run_all, "SUITE", [run_all.Benchmark("edit", run_all.OURS, ("edit.py",), ("edit.py",))])
+    monkeypatch.setattr(sys, "argv", ["run_all.py"])
+    assert run_all.main() == 0
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "New words." in text and "Old words." not in text and "| a |\n|---|\n" in text
+
+
 def test_run_all_refuses_before_running_when_a_block_is_missing(tmp_path, monkeypatch, capsys):
     (tmp_path / "BENCHMARKS.md").write_text("# B\n\n<!-- bench:good:start -->\n<!-- bench:good:end -->\n")
     monkeypatch.setattr(run_all, "ROOT", tmp_path)
