@@ -163,3 +163,13 @@ def test_hogwild_step_equals_the_minibatch_step_when_no_row_repeats(optimizer, l
     np.testing.assert_allclose(hog_l, mb_l, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(hog_r, mb_r, rtol=1e-4, atol=1e-6)
     assert not np.allclose(hog_l, L)   # the step moved the rows
+
+
+@pytest.mark.parametrize("order_dtype", [np.int32, np.int64])
+def test_take_pairs_is_numpys_gather(order_dtype):
+    rng = np.random.default_rng(0)
+    left, right = rng.integers(0, 50, 1000).astype(np.int32), rng.integers(0, 70, 1000).astype(np.int32)
+    order = rng.permutation(1000).astype(order_dtype)
+    taken_left, taken_right = kernel.take_pairs(left, right, order)
+    np.testing.assert_array_equal(taken_left, left[order])
+    np.testing.assert_array_equal(taken_right, right[order])

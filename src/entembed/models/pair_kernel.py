@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["OPTIMIZERS", "LOSS_CODES", "pair_gradients", "apply_row_gradients", "hogwild_step", "optimizer_state",
-           "optimizer_hyper", "negative_label"]
+__all__ = ["OPTIMIZERS", "LOSS_CODES", "pair_gradients", "apply_row_gradients", "hogwild_step", "take_pairs",
+           "optimizer_state", "optimizer_hyper", "negative_label"]
 
 OPTIMIZERS = {"sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3, "row_adagrad": 4}
 LOSS_CODES = {"logistic": 0, "mse": 1, "bpr": 2}
@@ -295,6 +295,17 @@ def hogwild_step(L, R, left, right, negatives, weight, loss_code, cosine, label_
                 rj = right[i] if j == 0 else negatives[i, j - 1]
                 _update_row(R, rj, grad_r[j], opt_code, lr, eps, beta1, beta2, r_state1, r_state2, r_steps)
             _update_row(L, li, grad_l, opt_code, lr, eps, beta1, beta2, l_state1, l_state2, l_steps)
+
+
+@njit(parallel=True, cache=True)
+def take_pairs(left, right, order):
+    """(left[order], right[order]) on every thread: an epoch's shuffled pairs (numpy's gather runs on one,
+    1.6-2 s an epoch at 50M pairs)."""
+    n = order.shape[0]
+    out_left, out_right = np.empty(n, left.dtype), np.empty(n, right.dtype)
+    for i in prange(n):
+        out_left[i], out_right[i] = left[order[i]], right[order[i]]
+    return out_left, out_right
 
 
 def optimizer_state(name: str, shape: tuple[int, int]) -> dict[str, np.ndarray]:
