@@ -39,7 +39,7 @@ SCORES = ("dot", "cosine")
 PRESETS = {"recommend": {"dim": 32, "negatives": 8, "l2": 0.003, "update": "minibatch", "recent": 3,
                          "recent_weight": 4.0}}
 #: How a step updates the tables: "hogwild" updates rows per positive from every thread at once, without
-#: locks (the default: about twice as fast, repeatable on one thread only); "minibatch" sums each row's
+#: locks (the default: about three times as fast, repeatable on one thread only); "minibatch" sums each row's
 #: gradients over the batch in a fixed order and updates it once (the same vectors whatever the threads).
 UPDATES = ("hogwild", "minibatch")
 

@@ -230,7 +230,7 @@ def hogwild_step(L, R, left, right, negatives, weight, loss_code, cosine, label_
     """Hogwild: each of ``parts`` threads takes a contiguous share of the batch's positives and, per positive, updates its
     left row once (summed over its group) and each right row of the group, at once, without locks.
 
-    One parallel region a batch and no gradient buffers make it about twice as fast as the two phases above,
+    One parallel region a batch and no gradient buffers make it about three times as fast as the two phases above,
     but concurrent writes to one row can interleave: the result depends on the thread count and timing
     (bit-for-bit repeatable on one thread only). Writes each positive's loss into ``losses``. The dot score
     under SGD or row-wise Adagrad (the defaults) updates each right row in one pass (``_dot_update_rights``);
