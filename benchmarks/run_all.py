@@ -101,13 +101,16 @@ def write(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def with_blocks(source: Path, bodies: dict[str, str]) -> str:
+def with_blocks(source: Path, bodies: dict[str, str]) -> tuple[str, list[str]]:
     """``source`` as it is now, read again (edits made to it during a run of an hour are kept), with the
-    blocks named in ``bodies`` rewritten."""
-    text = source.read_text(encoding="utf-8")
+    blocks named in ``bodies`` rewritten; and why any of them could not be (its markers edited away)."""
+    text, errors = source.read_text(encoding="utf-8"), []
     for name, body in bodies.items():
-        text = replace_block(text, name, body, source.name)
-    return text
+        try:
+            text = replace_block(text, name, body, source.name)
+        except MarkerError as error:
+            errors.append(f"{error} (its output: {(OUT / (name + '.log')).relative_to(ROOT)})")
+    return text, errors
 
 
 def main() -> int:
@@ -149,7 +152,8 @@ def main() -> int:
             failed.append(outcome)
             continue
         bodies[bench.name] = body
-        write(output, with_blocks(source, bodies))  # after each benchmark: an interrupted run keeps what it measured
+        write(output, with_blocks(source, bodies)[0])  # after each benchmark: an interrupted run keeps it
+    failed += [f"measured but not written: {error}" for error in with_blocks(source, bodies)[1]]
     print(f"{len(selected) - len(failed)} of {len(selected)} blocks rewritten in {output} "
           f"({time.perf_counter() - began:.0f} s)")
     for outcome in failed:

@@ -195,6 +195,23 @@ def test_run_all_keeps_edits_made_to_the_file_while_it_runs(tmp_path, monkeypatc
     assert "New words." in text and "Old words." not in text and "| a |\n|---|\n" in text
 
 
+def test_run_all_reports_a_block_whose_markers_were_edited_away_during_the_run(tmp_path, monkeypatch, capsys):
+    doc = "# B\n\n<!-- bench:gone:start -->\nold\n<!-- bench:gone:end -->\n"
+    (tmp_path / "BENCHMARKS.md").write_text(doc)
+    (tmp_path / "gone.py").write_text(
+        "from pathlib import Path\n"
+        "Path('BENCHMARKS.md').write_text('# B\\n\\nRewritten by hand.\\n')\n"
+        "print('| a |')\nprint('|---|')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(run_all, "ROOT", tmp_path)
+    monkeypatch.setattr(run_all, "OUT", tmp_path / "out")
+    monkeypatch.setattr(run_all, "SUITE", [run_all.Benchmark("gone", run_all.OURS, ("gone.py",), ("gone.py",))])
+    monkeypatch.setattr(sys, "argv", ["run_all.py"])
+    assert run_all.main() == 1
+    assert (tmp_path / "BENCHMARKS.md").read_text() == "# B\n\nRewritten by hand.\n"   # the edit is kept
+    assert ("FAILED: measured but not written: BENCHMARKS.md: no block 'gone'" in capsys.readouterr().out)
+
+
 def test_run_all_refuses_before_running_when_a_block_is_missing(tmp_path, monkeypatch, capsys):
     (tmp_path / "BENCHMARKS.md").write_text("# B\n\n<!-- bench:good:start -->\n<!-- bench:good:end -->\n")
     monkeypatch.setattr(run_all, "ROOT", tmp_path)

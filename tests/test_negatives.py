@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from entembed import read_pairs
-from entembed.data.negatives import NegativeSampler
+from entembed.data import negatives
+from entembed.data.negatives import NegativeSampler, _may_be_positive, positive_filter
 from entembed.errors import InputError
 
 
@@ -25,11 +26,32 @@ def test_the_positive_filter_changes_no_draw_and_passes_few_non_positives(small_
     for distribution in ("uniform", "popularity"):
         sampler = NegativeSampler(pairs, ratio=3, distribution=distribution)
         filtered = sampler.sample(pairs.left, seed=11)
-        assert len(sampler.filter) * 8 >= 16 * len(sampler.indices)
-        share_set = np.unpackbits(sampler.filter).mean()
-        assert 0 < share_set <= 1 / 16   # about one draw in 16 (or fewer) goes on to the binary search
         sampler.filter = np.full_like(sampler.filter, 255)
         assert np.array_equal(sampler.sample(pairs.left, seed=11), filtered)
+
+
+def _flagged(sampler: NegativeSampler, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    n_right = np.uint64(sampler.n_right)
+    return np.array([_may_be_positive(sampler.filter, sampler.filter_shift, n_right, int(l), int(r))
+                     for l, r in zip(left, right)])
+
+
+def test_the_positive_filter_flags_every_positive_and_few_others(small_graph, monkeypatch):
+    pairs = small_graph.pairs
+    sampler = NegativeSampler(pairs)
+    assert _flagged(sampler, pairs.left, pairs.right).all()   # a clear bit must prove a draw is no positive
+    rng = np.random.default_rng(0)
+    left, right = rng.integers(0, len(pairs.left_vocab), 20_000), rng.integers(0, sampler.n_right, 20_000)
+    known = set(zip(pairs.left.tolist(), pairs.right.tolist()))
+    others = np.array([(l, r) not in known for l, r in zip(left.tolist(), right.tolist())])
+    assert _flagged(sampler, left[others], right[others]).mean() < 0.1  # 16 bits a positive: about 1 in 16
+    # capped: a smaller set flags more, never misses a positive, and the draws stay the same
+    monkeypatch.setattr(negatives, "FILTER_MAX_BITS", 2**10)
+    small = NegativeSampler(pairs)
+    assert len(small.filter) == 2**10 // 8 and _flagged(small, pairs.left, pairs.right).all()
+    assert np.array_equal(small.sample(pairs.left, seed=4), sampler.sample(pairs.left, seed=4))
+    shift, bits = positive_filter(np.zeros(2, np.int64), np.zeros(0, np.int32), 5)  # no positive at all
+    assert len(bits) == 8 and not bits.any()
 
 
 def test_popularity_sampling_follows_count_to_the_power(small_graph):

@@ -135,10 +135,12 @@ def test_the_kernels_keep_inf_and_nan_semantics(compiled):
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad", "adam", "row_adagrad"])
-@pytest.mark.parametrize("loss,cosine", [("logistic", False), ("mse", True), ("bpr", False), ("logistic", True)])
+@pytest.mark.parametrize("loss,cosine", [("logistic", False), ("mse", True), ("bpr", False), ("logistic", True),
+                                         ("mse", False)])
 def test_hogwild_step_equals_the_minibatch_step_when_no_row_repeats(optimizer, loss, cosine):
     """With every left and right row touched once, updating per positive (hogwild) and summing over the batch
-    first (minibatch) are the same computation: the two kernels must agree."""
+    first (minibatch) are the same computation: the two kernels must agree, tables and optimizer state; so
+    must Hogwild's one-pass path for the dot score (SGD, row-wise Adagrad) and its general one (``shared``)."""
     rng = np.random.default_rng(3)
     L = rng.normal(size=(8, 5)).astype(np.float32)
     R = rng.normal(size=(12, 5)).astype(np.float32)
@@ -150,7 +152,13 @@ def test_hogwild_step_equals_the_minibatch_step_when_no_row_repeats(optimizer, l
     states = [kernel.optimizer_state(optimizer, t.shape) for t in (L, R, L, R)]
     hog_l, hog_r, losses = L.copy(), R.copy(), np.empty(4)
     kernel.hogwild_step(hog_l, hog_r, left, right, negatives, weight, kernel.LOSS_CODES[loss], cosine, label_neg,
-                        code, 0.1, hyper, *states[0].values(), *states[1].values(), losses, 1)
+                        code, 0.1, hyper, *states[0].values(), *states[1].values(), losses, 1, False)
+    general = [kernel.optimizer_state(optimizer, t.shape) for t in (L, R)]
+    general_l, general_r = L.copy(), R.copy()
+    kernel.hogwild_step(general_l, general_r, left, right, negatives, weight, kernel.LOSS_CODES[loss], cosine,
+                        label_neg, code, 0.1, hyper, *general[0].values(), *general[1].values(), np.empty(4), 1, True)
+    np.testing.assert_allclose(hog_l, general_l, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(hog_r, general_r, rtol=1e-5, atol=1e-7)
     grad_l, grad_r = np.empty((12, 5), np.float32), np.empty((12, 5), np.float32)
     rows_l, rows_r, mb_losses = np.empty(12, np.int32), np.empty(12, np.int32), np.empty(4)
     mb_l, mb_r = L.copy(), R.copy()
@@ -162,6 +170,9 @@ def test_hogwild_step_equals_the_minibatch_step_when_no_row_repeats(optimizer, l
     np.testing.assert_allclose(losses, mb_losses, rtol=1e-5)
     np.testing.assert_allclose(hog_l, mb_l, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(hog_r, mb_r, rtol=1e-4, atol=1e-6)
+    for hogwild_state, minibatch_state in ((states[0], states[2]), (states[1], states[3])):
+        for part in hogwild_state:
+            np.testing.assert_allclose(hogwild_state[part], minibatch_state[part], rtol=1e-4, atol=1e-7)
     assert not np.allclose(hog_l, L)   # the step moved the rows
 
 

@@ -73,6 +73,27 @@ def test_pair_fit_resumed_from_a_checkpoint_equals_one_never_stopped(small_graph
         assert all(np.array_equal(before[part], after[part]) for part in before)
 
 
+def test_a_state_counted_in_steps_of_another_size_is_refused_mid_epoch(small_graph, tmp_path):
+    """Defect: a checkpoint of a version whose Hogwild steps were smaller resumed silently, skipping as many
+    of the new, larger steps (samples never trained on). Its step size is recorded now; mid-epoch, another
+    size (or none recorded, an older entembed) is refused; at an epoch's start the step size does not matter."""
+    pairs, config = small_graph.pairs, PairConfig(dim=8)
+    settings = TrainSettings(epochs=2, seed=5, quiet=True, threads=1, batch_size=900, checkpoint_every=20)
+    _, state = fit_killed_then_resumed(lambda: PairModel.for_data(pairs, config, seed=5), pairs, settings,
+                                       tmp_path, kill_at=1)
+    assert (state.epoch, state.step, state.batch_size) == (1, 20, 900)
+    for recorded, took in ((None, "steps of a size it does not record (an older entembed wrote it)"),
+                           (300, "steps of 300 samples, where this entembed takes 900")):
+        state.batch_size = recorded
+        with pytest.raises(InputError) as error:
+            Trainer(settings).fit(PairModel.for_data(pairs, config, seed=5), pairs, resume=state)
+        assert str(error.value) == (f"the run to resume stopped 20 steps into epoch 1, counting {took}: going on "
+                                    "from there would skip other samples. Start afresh, or resume with the "
+                                    "entembed that wrote it.")
+    state.step = 0  # the start of an epoch: nothing to skip
+    Trainer(settings).fit(PairModel.for_data(pairs, config, seed=5), pairs, resume=state)
+
+
 def test_next_item_fit_resumed_keeps_adam_state_and_torch_generator(tmp_path, one_torch_thread):
     """An autograd model: Adam's state_dict (tensors in safetensors, the rest in JSON) and torch's generator
     (the step samples negatives from it) come back, so the resumed fit matches too."""

@@ -4,6 +4,8 @@ import pytest
 from entembed import Checkpoint, PairConfig, PairModel, Trainer, TrainSettings, planted_books, read_pairs
 from entembed.errors import InputError
 from entembed.evaluate import chance_agreement, neighbour_agreement
+from entembed.models import pair as pair_module
+from entembed.models.pair import default_batch_size
 
 
 def test_training_pushes_positive_scores_above_negatives_and_recovers_genres(small_graph):
@@ -200,3 +202,36 @@ def test_the_saved_settings_name_the_optimizer_and_learning_rate_used(small_grap
     Trainer(quiet=True, epochs=1).fit(model, small_graph.pairs)
     settings = model.train_settings
     assert (settings.optimizer, settings.lr) == ("row_adagrad", PairModel.DEFAULT_LR["row_adagrad"])
+
+
+def test_hogwild_takes_larger_steps_but_the_same_default_epochs(small_graph):
+    """Hogwild's step is only a unit of work (about 50 an epoch); the default epochs are still counted in
+    minibatch-sized steps, so they do not change; a batch size the user gives counts its own steps."""
+    pairs = small_graph.pairs  # 30,000 pairs: minibatch steps of 256 positives (118 an epoch), Hogwild of 1,024
+    assert default_batch_size(30_000, 2) == 256 * 3 and default_batch_size(30_000, 2, "hogwild") == 1024 * 3
+    assert default_batch_size(772_800, 2, "hogwild") == 15_456 * 3            # 50 steps at the reference size
+    assert default_batch_size(50_000_000, 2, "hogwild") == 65_536 * 3
+    epochs = {}
+    for update, batch_size in (("hogwild", None), ("minibatch", None), ("hogwild", 1024 * 3)):
+        model = PairModel.for_data(pairs, PairConfig(dim=8, update=update))
+        epochs[update, batch_size] = len(Trainer(quiet=True, batch_size=batch_size).fit(model, pairs).epochs)
+    assert epochs["hogwild", None] == epochs["minibatch", None] == 10
+    assert epochs["hogwild", 1024 * 3] == 34                                  # ceil(1,000 / 30 steps)
+
+
+def test_hogwild_weight_decay_counts_minibatch_sized_slices(small_graph, monkeypatch):
+    """l2 shrinks a touched row once a minibatch-sized step: a Hogwild step four times larger decays a row
+    touched in each quarter four times, a row touched in one quarter once."""
+    pairs = small_graph.pairs
+    model = PairModel.for_data(pairs, PairConfig(dim=4, l2=0.1))
+    task = model.training_task(pairs, None, optimizer="sgd", lr=0.5, rng=np.random.default_rng(0))
+    monkeypatch.setattr(pair_module.kernel, "hogwild_step", lambda *args: None)  # the decay alone
+    for table in task.tables:
+        table[:] = 1.0
+    per = task.minibatch_batch_size // 3                                     # 256 positives
+    left, right = np.full(4 * per, 5, np.int32), np.full(4 * per, 7, np.int32)
+    left[[0, per, 2 * per, 3 * per]], left[1] = 0, 1
+    task.step((left, right, np.full((4 * per, 2), 9, np.int32), np.zeros(0, np.float32)))
+    shrink = 1 - 0.5 * 0.1
+    np.testing.assert_allclose(task.tables[0][[0, 1, 5, 3], 0], [shrink**4, shrink, shrink**4, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(task.tables[1][[7, 9, 8], 0], [shrink**4, shrink**4, 1.0], rtol=1e-6)

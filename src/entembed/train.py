@@ -41,6 +41,7 @@ class TrainSettings:
     """How to train; ``None`` means "chosen from the data" (batch size, epochs) or "the model's default" (lr)."""
 
     epochs: int | None = None       # None: 10, or more on small data so that training takes >= 1,000 steps
+                                    # (the pair model's Hogwild: steps of minibatch size)
     batch_size: int | None = None   # samples per step, negatives included; None: sized to the data
     lr: float | None = None         # None: the model's default for the optimizer
     optimizer: str | None = None    # sgd, adagrad, rmsprop, adam (pairs: row_adagrad too); None: the model's default
@@ -125,6 +126,7 @@ class TrainState:
     waited: int
     optimizer: dict[str, Any]       # which optimizer state the tensors hold (JSON-ready)
     tensors: dict[str, torch.Tensor]  # "model.<name>" weights, "optimizer.<name>", "best.<name>", "torch_rng"
+    batch_size: int | None = None   # samples a step: ``step`` counts steps of this size (None: not recorded)
 
     def part(self, prefix: str) -> dict[str, torch.Tensor]:
         """The tensors named "<prefix>.<name>", by name."""
@@ -203,7 +205,11 @@ class Trainer:
         s = self.settings
         batch_size = s.batch_size or task.default_batch_size
         steps_per_epoch = math.ceil(task.n_samples / batch_size)
-        epochs = s.epochs or getattr(task, "default_epochs", None) or default_epochs(steps_per_epoch)
+        # a task whose default steps are not its unit of learning says how many epochs its data needs
+        task_epochs = getattr(task, "default_epochs", None) if s.batch_size is None else None
+        epochs = s.epochs or task_epochs or default_epochs(steps_per_epoch)
+        if resume is not None and resume.step and resume.batch_size != batch_size:
+            raise InputError(_step_size_changed(resume, batch_size))
         at = resume or TrainState(epoch=1, step=0, steps_done=0, rng={}, loss=0.0, samples=0, seconds=0.0,
                                    history=History(), best_value=None, waited=0, optimizer={}, tensors={})
         history = model.history = History.from_dict(copy.deepcopy(at.history.to_dict()))
@@ -220,7 +226,7 @@ class Trainer:
             on_checkpoint(TrainState(epoch=epoch, step=step, steps_done=steps_done,
                                      rng=start if step else rng.bit_generator.state, loss=totals[0],
                                      samples=totals[1], seconds=totals[2], history=history, best_value=best_value,
-                                     waited=waited, optimizer=kind, tensors=tensors))
+                                     waited=waited, optimizer=kind, tensors=tensors, batch_size=batch_size))
 
         def on_step(epoch: int, step: int, totals: tuple[float, int, float]) -> None:
             nonlocal steps_done
@@ -235,7 +241,7 @@ class Trainer:
                 rng.bit_generator.state = resume.rng
             start = rng.bit_generator.state
             skip, totals = (at.step, (at.loss, at.samples, at.seconds)) if resuming else (0, (0.0, 0, 0.0))
-            record = self._run_epoch(task, batch_size, rng, epoch, epochs, steps_per_epoch, skip, totals,
+            record = self._run_epoch(task, batch_size, rng, epoch, epochs, skip, totals,
                                      functools.partial(on_step, epoch) if per_step else None)
             model.clear_tables()
             record.update(task.validate())
@@ -263,7 +269,7 @@ class Trainer:
         return history
 
     def _run_epoch(self, task: TrainingTask, batch_size: int, rng: np.random.Generator, epoch: int,
-                   epochs: int, steps: int, skip: int = 0, totals: tuple[float, int, float] = (0.0, 0, 0.0),
+                   epochs: int, skip: int = 0, totals: tuple[float, int, float] = (0.0, 0, 0.0),
                    on_step: Callable[[int, tuple[float, int, float]], None] | None = None) -> dict[str, float]:
         """One epoch; the first ``skip`` batches are drawn but not trained on (done before a resume), and
         ``totals`` (loss, samples, seconds) are theirs. ``on_step(steps done, totals)`` follows each step."""
@@ -286,6 +292,16 @@ class Trainer:
         record = {"epoch": epoch, "loss": total_loss / max(total_samples, 1), "seconds": seconds,
                   "samples_per_second": total_samples / max(seconds, 1e-9)}
         return record
+
+
+def _step_size_changed(state: TrainState, batch_size: int) -> str:
+    """Why a fit cannot go on from ``state``, stopped within an epoch, with steps of ``batch_size`` samples."""
+    if state.batch_size is None:
+        took = "steps of a size it does not record (an older entembed wrote it)"
+    else:
+        took = f"steps of {state.batch_size:,} samples, where this entembed takes {batch_size:,}"
+    return (f"the run to resume stopped {state.step} steps into epoch {state.epoch}, counting {took}: going on "
+            "from there would skip other samples. Start afresh, or resume with the entembed that wrote it.")
 
 
 def _optimizer_tensors(model: EmbeddingModel, task: TrainingTask) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

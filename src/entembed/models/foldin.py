@@ -34,7 +34,7 @@ __all__ = ["EXISTING", "SIDES", "FoldIn", "grow_vocab", "grow_pair_model", "fold
 #: What fold-in does with a key the table already has: refuse the whole call, or refine its vector.
 EXISTING = ("refuse", "refine")
 SIDES = ("left", "right")
-#: Most positives one fold-in step takes (training's largest batch).
+#: Most positives one fold-in step takes (the minibatch update's largest batch: fold-in takes its steps).
 MAX_BATCH = 4096
 
 

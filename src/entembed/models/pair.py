@@ -331,12 +331,15 @@ class PairTask:
         kernel.hogwild_step(table_l, table_r, left, right, negatives, weight, self.loss_code,
                             self.cfg.score == "cosine", self.label_neg, self.opt_code, self.lr, self.hyper,
                             l_state["state1"], l_state["state2"], l_state["row_steps"], r_state["state1"],
-                            r_state["state2"], r_state["row_steps"], losses, min(parts, len(left)))
-        if self.cfg.l2:
-            rights = np.concatenate([right, negatives.ravel()])
-            touched = [np.concatenate([left, rights])] if self.cfg.shared else [left, rights]
-            for table, rows in zip(self.tables, touched):
-                self._decay(table, rows)
+                            r_state["state2"], r_state["row_steps"], losses, min(parts, len(left)), self.cfg.shared)
+        if self.cfg.l2:  # in minibatch-sized slices: a row decays as often an epoch whatever Hogwild's step
+            per = self.minibatch_batch_size // (1 + self.cfg.negatives)
+            for start in range(0, len(left), per):
+                part = slice(start, start + per)
+                rights = np.concatenate([right[part], negatives[part].ravel()])
+                touched = [np.concatenate([left[part], rights])] if self.cfg.shared else [left[part], rights]
+                for table, rows in zip(self.tables, touched):
+                    self._decay(table, rows)
         return float(losses.sum()), negatives.size + len(left)
 
     def _decay(self, table: np.ndarray, rows: np.ndarray) -> None:

@@ -226,7 +226,7 @@ def _dot_update_rights(L, R, li, positive, negatives, dscore, opt_code, lr, eps,
 
 @njit(parallel=True, cache=True, fastmath=FASTMATH)
 def hogwild_step(L, R, left, right, negatives, weight, loss_code, cosine, label_neg, opt_code, lr, hyper,
-                 l_state1, l_state2, l_steps, r_state1, r_state2, r_steps, losses, parts):
+                 l_state1, l_state2, l_steps, r_state1, r_state2, r_steps, losses, parts, shared):
     """Hogwild: each of ``parts`` threads takes a contiguous share of the batch's positives and, per positive, updates its
     left row once (summed over its group) and each right row of the group, at once, without locks.
 
@@ -234,14 +234,15 @@ def hogwild_step(L, R, left, right, negatives, weight, loss_code, cosine, label_
     but concurrent writes to one row can interleave: the result depends on the thread count and timing
     (bit-for-bit repeatable on one thread only). Writes each positive's loss into ``losses``. The dot score
     under SGD or row-wise Adagrad (the defaults) updates each right row in one pass (``_dot_update_rights``);
-    where a negative repeats within a group, its second update then reads the row after its first.
+    where a negative repeats within a group, its second update then reads the row after its first. ``shared``:
+    L and R are one table (a right row may be the left row itself), which that pass does not allow for.
     """
     n, k = negatives.shape
     dim = L.shape[1]
     group = 1 + k
     eps, beta1, beta2 = hyper[0], hyper[1], hyper[2]
     share = (n + parts - 1) // parts
-    fused = not cosine and (opt_code == 0 or opt_code == 4)
+    fused = not cosine and not shared and (opt_code == 0 or opt_code == 4)
     lr32, eps32 = np.float32(lr), np.float32(eps)
     for part in prange(parts):
         scores = np.empty(group, np.float32)  # float32 scores: the loss's exp and log in single precision
