@@ -177,39 +177,35 @@ def test_run_all_rewrites_what_ran_and_keeps_the_block_of_a_failed_benchmark(tmp
     assert (tmp_path / "out" / "bad.log").read_text() == "| half | a table |\n"
 
 
-def test_run_all_keeps_edits_made_to_the_file_while_it_runs(tmp_path, monkeypatch):
-    """Defect: the file was read once at the start, so hand edits made during an hour-long run were lost."""
-    doc = "# B\n\nOld words.\n\n<!-- bench:edit:start -->\nold\n<!-- bench:edit:end -->\n"
+def run_one_editing_benchmark(tmp_path, monkeypatch, doc: str, edit: str) -> int:
+    """run_all.main() over BENCHMARKS.md = ``doc`` and one benchmark "edit" that runs the Python ``edit`` on
+    that file, as a colleague editing it during an hour-long run would, then prints a table."""
     (tmp_path / "BENCHMARKS.md").write_text(doc)
-    (tmp_path / "edit.py").write_text(  # edits the hand-written text, as a colleague would, then reports
-        "from pathlib import Path\n"
-        "p = Path('BENCHMARKS.md'); p.write_text(p.read_text().replace('Old words.', 'New words.'))\n"
-        "print('| a |')\nprint('|---|')\n")
+    (tmp_path / "edit.py").write_text(f"from pathlib import Path\np = Path('BENCHMARKS.md')\n{edit}\n"
+                                      "print('| a |')\nprint('|---|')\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(run_all, "ROOT", tmp_path)
     monkeypatch.setattr(run_all, "OUT", tmp_path / "out")
     monkeypatch.setattr(run_all, "SUITE", [run_all.Benchmark("edit", run_all.OURS, ("edit.py",), ("edit.py",))])
     monkeypatch.setattr(sys, "argv", ["run_all.py"])
-    assert run_all.main() == 0
+    return run_all.main()
+
+
+def test_run_all_keeps_edits_made_to_the_file_while_it_runs(tmp_path, monkeypatch):
+    """Defect: the file was read once at the start, so hand edits made during an hour-long run were lost."""
+    doc = "# B\n\nOld words.\n\n<!-- bench:edit:start -->\nold\n<!-- bench:edit:end -->\n"
+    edit = "p.write_text(p.read_text().replace('Old words.', 'New words.'))"
+    assert run_one_editing_benchmark(tmp_path, monkeypatch, doc, edit) == 0
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "New words." in text and "Old words." not in text and "| a |\n|---|\n" in text
 
 
 def test_run_all_reports_a_block_whose_markers_were_edited_away_during_the_run(tmp_path, monkeypatch, capsys):
-    doc = "# B\n\n<!-- bench:gone:start -->\nold\n<!-- bench:gone:end -->\n"
-    (tmp_path / "BENCHMARKS.md").write_text(doc)
-    (tmp_path / "gone.py").write_text(
-        "from pathlib import Path\n"
-        "Path('BENCHMARKS.md').write_text('# B\\n\\nRewritten by hand.\\n')\n"
-        "print('| a |')\nprint('|---|')\n")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(run_all, "ROOT", tmp_path)
-    monkeypatch.setattr(run_all, "OUT", tmp_path / "out")
-    monkeypatch.setattr(run_all, "SUITE", [run_all.Benchmark("gone", run_all.OURS, ("gone.py",), ("gone.py",))])
-    monkeypatch.setattr(sys, "argv", ["run_all.py"])
-    assert run_all.main() == 1
+    doc = "# B\n\n<!-- bench:edit:start -->\nold\n<!-- bench:edit:end -->\n"
+    edit = "p.write_text('# B\\n\\nRewritten by hand.\\n')"
+    assert run_one_editing_benchmark(tmp_path, monkeypatch, doc, edit) == 1
     assert (tmp_path / "BENCHMARKS.md").read_text() == "# B\n\nRewritten by hand.\n"   # the edit is kept
-    assert ("FAILED: measured but not written: BENCHMARKS.md: no block 'gone'" in capsys.readouterr().out)
+    assert "FAILED: measured but not written: BENCHMARKS.md: no block 'edit'" in capsys.readouterr().out
 
 
 def test_run_all_refuses_before_running_when_a_block_is_missing(tmp_path, monkeypatch, capsys):
