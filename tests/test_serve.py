@@ -17,6 +17,7 @@ import torch
 from entembed import PairConfig, PairModel, Vocab, load, save_model
 from entembed.errors import InputError
 from entembed.models import NextItemConfig, NextItemModel
+from entembed.protocols import recommend_for_user
 
 pytest.importorskip("fastapi", reason="the serve extra is part of the test extra")
 from fastapi.routing import APIRoute  # noqa: E402
@@ -185,8 +186,10 @@ def test_recommend_for_a_left_key_scores_links_as_the_pair_model_does(client, sh
 
 
 @pytest.mark.parametrize("body, field, message", [
-    ({"history": ["Book 001"], "left": "Book 002"}, "body", "give either history"),
-    ({"k": 3}, "body", "give either history"),
+    ({"k": 3}, "body", "give history (a list of keys), left (a pair model's left key), or both"),
+    ({"left": "Book 002", "history": ["link 1"], "weights": [1.0]}, "body",
+     "weights weigh a history recommended from without left; with left, the history is the user's items as the "
+     "pair model scores them: leave weights out"),
     ({"history": ["Book 001", "Book 002"], "weights": [1.0]}, "body", "weights must have one number per history item"),
     ({"history": ["Book 001"], "weights": [-1.0]}, "weights", "greater than or equal to 0"),
     ({"history": ["Book 001"], "weights": [0.0]}, "body", "weights must have a positive sum"),
@@ -201,6 +204,21 @@ def test_recommend_refuses_bad_bodies_with_422(client, body, field, message):
     assert field in error["loc"] and message in error["msg"]
 
 
+def test_a_left_key_with_a_history_excludes_it_and_otherwise_answers_as_without(client):
+    """The shelf model does not follow a user's latest items (recent 0): a history only leaves its items out."""
+    alone = client.post("/v1/shelf/recommend", json={"left": "Book 003", "k": 8}).json()
+    keys = [i["key"] for i in alone["items"]]
+    history = [keys[3], keys[0], "link 2"]
+    answer = client.post("/v1/shelf/recommend", json={"left": "Book 003", "history": history, "k": 6}).json()
+    assert answer == {"table": "links", "metric": "dot",
+                      "items": [i for i in alone["items"] if i["key"] not in history][:6]}
+    among = client.post("/v1/shelf/recommend", json={"left": "Book 003", "history": ["link 3"],
+                                                     "among": ["link 1", "link 3", "link 11"], "k": 5}).json()
+    assert [i["key"] for i in among["items"]] == ["link 11", "link 1"]
+    unknown = client.post("/v1/shelf/recommend", json={"left": "Book 003", "history": ["link 1", "lnk 2"]})
+    assert unknown.status_code == 404 and unknown.json()["detail"].startswith("'lnk 2' is not a known key in 'links'")
+
+
 def test_recommend_left_needs_a_pair_model_and_known_keys(client):
     response = client.post("/v1/basket/recommend", json={"left": "item 1"})
     assert response.status_code == 422
@@ -210,6 +228,62 @@ def test_recommend_left_needs_a_pair_model_and_known_keys(client):
     assert client.post("/v1/basket/recommend", json={"history": ["item 1"], "k": 3}).status_code == 200
     unknown = client.post("/v1/shelf/recommend", json={"history": ["Book 001"], "among": ["Book 00x"]})
     assert unknown.status_code == 404 and "Book 00x" in unknown.json()["detail"]
+
+
+USERS = 40
+
+
+@pytest.fixture(scope="module")
+def following(tmp_path_factory):
+    """A pair model that follows a user's 3 latest items ("recent"): users and links planted along the genre
+    directions, the users short (a dot score near 1 with their genre's links), so that 4 times the mean cosine
+    to the latest items (near 1 with theirs) outweighs it: a user whose latest items are of another genre gets
+    that genre's links first."""
+    rng = np.random.default_rng(1)
+    users = Vocab([f"user {i}" for i in range(USERS)], name="users")
+    links = Vocab([f"link {i}" for i in range(N_LINKS)], name="links")
+    model = PairModel(users, links, PairConfig(dim=DIM, left_name="users", right_name="links", recent=3,
+                                               recent_weight=4.0))
+    model.left.data[:] = torch.from_numpy(_planted(USERS, rng) / 9)
+    model.right.data[:] = torch.from_numpy(_planted(N_LINKS, rng))
+    folder = tmp_path_factory.mktemp("served-following") / "following"
+    save_model(model, folder)
+    with TestClient(create_app(Catalog([folder], map_method="none", quiet=True))) as client:
+        yield client, load(folder)
+
+
+def test_a_left_key_with_a_history_follows_its_latest_items_as_the_cli_does(following):
+    client, model = following
+    history = ["link 0", "link 8", "link 1", "link 9", "link 17"]  # user 0 is of genre 0; its 3 latest: genre 1
+    alone = client.post("/v1/following/recommend", json={"left": "user 0", "k": 5}).json()
+    assert alone["metric"] == "dot" and "blend" not in alone
+    assert all(book_genre(i["id"]) == 0 for i in alone["items"])  # the dot score alone: the user's own genre
+    answer = client.post("/v1/following/recommend", json={"left": "user 0", "history": history, "k": 5}).json()
+    expected = recommend_for_user(model, "user 0", 5, exclude=history, recent=history)
+    assert answer["table"] == "links" and answer["metric"] == "dot"
+    assert answer["blend"] == {"recent": 3, "recent_weight": 4.0}
+    assert [(i["key"], i["score"]) for i in answer["items"]] == [(k, pytest.approx(s)) for k, s in expected]
+    assert all(book_genre(i["id"]) == 1 for i in answer["items"]) and not set(history) & set(dict(expected))
+    among = ["link 2", "link 0", "link 25", "link 8", "link 16", "link 33"]
+    restricted = client.post("/v1/following/recommend", json={"left": "user 0", "history": history,
+                                                              "among": among, "k": 3}).json()
+    ranked = recommend_for_user(model, "user 0", N_LINKS, exclude=history, recent=history)
+    assert [i["key"] for i in restricted["items"]] == [k for k, _ in ranked if k in among][:3]
+    assert {i["key"] for i in restricted["items"][:2]} == {"link 25", "link 33"}  # genre 1 first, no history
+    everything = client.post("/v1/following/recommend", json={"left": "user 0", "history": history, "k": MAX_K})
+    assert len(everything.json()["items"]) == N_LINKS - len(history)
+
+
+def test_the_blend_takes_the_model_score_over_its_right_table_only(following):
+    client, _ = following
+    body = {"left": "user 0", "history": ["link 1"]}
+    for change in ({"metric": "cosine"}, {"table": "users"}):
+        response = client.post("/v1/following/recommend", json={**body, **change})
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["msg"] == (
+            "'following' blends a history's 3 latest items into its dot scores of table 'links': with left and "
+            "history, table must be 'links' and metric 'dot' (or leave them out)")
+    assert client.post("/v1/following/recommend", json={**body, "metric": "dot", "table": "links"}).status_code == 200
 
 
 def test_similarity_and_vectors(client, shelf):

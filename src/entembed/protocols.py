@@ -339,10 +339,13 @@ def metadata_quality(embeddings: Embeddings, frame: pd.DataFrame, *, key: str, c
 
 
 def recommend_for_user(model: PairModel, user: str, k: int = 10, *, seen: Pairs | None = None,
-                       exclude: Sequence[str] = (), recent: Sequence[str] = ()) -> list[tuple[str, float]]:
+                       exclude: Sequence[str] = (), recent: Sequence[str] = (), among: Sequence[str] | None = None
+                       ) -> list[tuple[str, float]]:
     """The ``k`` right keys a pair model scores highest for the left key ``user``, without those ``seen``
-    pairs with it (e.g. the training data) and without the right keys in ``exclude``. ``recent``: the user's
-    items, oldest first, for a model that blends in a user's latest ones (``PairConfig.recent``)."""
+    pairs with it (e.g. the training data) and without the right keys in ``exclude``, and with ``among``
+    only those right keys. ``recent``: the user's items, oldest first, for a model that blends in a user's
+    latest ones (``PairConfig.recent``). Unknown right keys in ``exclude``, ``recent`` and ``among`` are
+    ignored."""
     if not isinstance(model, PairModel):
         raise InputError(f"recommending for a user needs a pair model (left key -> right keys); this is a "
                          f"{model.kind!r} model" + (" (give its history with --history)." if
@@ -352,13 +355,22 @@ def recommend_for_user(model: PairModel, user: str, k: int = 10, *, seen: Pairs 
     if k > n_items:
         raise InputError(f"k must be at most the number of items ({n_items}). Got {k} instead.", param="k")
     uid = model.left_vocab.index(user)
-    latest = model.right_vocab.encode(list(recent), unknown="ignore")
-    latest = latest[latest >= 0][-model.config.recent:] if model.config.recent else latest[:0]
+    latest = _right_ids(model, recent)
+    latest = latest[-model.config.recent:] if model.config.recent else latest[:0]
     scores = model.score_all(np.array([uid]), recent=Bags.from_lengths(latest, np.array([len(latest)])))[0]
     scores = scores.astype(np.float64)
     if seen is not None:
         scores[seen.right[seen.left == uid]] = -np.inf
-    excluded = model.right_vocab.encode(list(exclude), unknown="ignore")
-    scores[excluded[excluded >= 0]] = -np.inf
+    scores[_right_ids(model, exclude)] = -np.inf
+    if among is not None:
+        candidates = np.zeros(n_items, dtype=bool)
+        candidates[_right_ids(model, among)] = True
+        scores[~candidates] = -np.inf
     top = np.argsort(-scores, kind="stable")[:k]
     return [(model.right_vocab.keys[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+
+def _right_ids(model: PairModel, keys: Sequence[str]) -> np.ndarray:
+    """Ids of the right keys among ``keys`` that the model knows, in order (unknown ones left out)."""
+    ids = model.right_vocab.encode(list(keys), unknown="ignore")
+    return ids[ids >= 0]

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError, MissingExtraError
+from ..protocols import recommend_for_user
 
 try:
     from fastapi import Body, FastAPI, Path, Query, Request
@@ -24,8 +25,8 @@ try:
     from fastapi.staticfiles import StaticFiles
 except ImportError as exc:  # the serve extra
     raise MissingExtraError("entembed serve", "serve", "fastapi") from exc
-from .catalog import Catalog, NotFound, Table
-from .schemas import (MAX_BODY_BYTES, MAX_K, MAX_KEY_CHARS, MAX_LIMIT, Entities, Entity, Health, MapData,
+from .catalog import Catalog, NotFound, ServedModel, Table
+from .schemas import (MAX_BODY_BYTES, MAX_K, MAX_KEY_CHARS, MAX_LIMIT, Blend, Entities, Entity, Health, MapData,
                       Metric, ModelInfo, Models, Neighbor, Neighbors, NeighborsBatch, NeighborsRequest, Problem,
                       RecommendRequest, Recommendation, Similarity, TableInfo, Vector)
 
@@ -112,31 +113,63 @@ def create_app(catalog: Catalog) -> FastAPI:
         results = _neighbors(served, served.key_ids(request.keys), request.k, request.metric)
         return NeighborsBatch(metric=request.metric, results=results)
 
-    @app.post("/v1/{model}/recommend", response_model=Recommendation, tags=["neighbours"])
+    # blend: absent, not null, when not used (answers without it are as they were)
+    @app.post("/v1/{model}/recommend", response_model=Recommendation, response_model_exclude_none=True,
+              tags=["neighbours"])
     def recommend(model: ModelName, request: RecommendRequest = Body(...)) -> Recommendation:
         """Items for a user: nearest to the weighted mean of a history of keys (the history excluded), or, for
-        a pair model, the right-table items a left key scores highest; optionally only among given keys."""
+        a pair model, the right-table items a left key scores highest (its history, if given, excluded and,
+        for a model trained with recent > 0, blended in as `entembed recommend` does); optionally only among
+        given keys."""
         served_model = catalog.model(model)
-        names = list(served_model.tables)
         if request.left is not None:
-            if served_model.kind != "pair":
-                raise RequestValidationError([{"loc": ("body", "left"), "type": "value_error",
-                                               "msg": f"left needs a pair model; {model!r} is a "
-                                                      f"{served_model.kind} model: give a history instead"}])
-            source = served_model.table(names[0])
-            target = served_model.table(request.table or names[-1])
-            metric = request.metric or served_model.score
-            among = None if request.among is None else target.key_ids(request.among)
-            vector = source.embeddings.vectors[source.key_id(request.left)]
-            found = target.embeddings.nearest(vector, request.k, metric=metric, among=among)
-        else:
-            target = served_model.table(request.table or names[0])
-            metric = request.metric or "cosine"
-            history = target.key_ids(request.history)
-            among = None if request.among is None else target.key_ids(request.among)
-            found = target.embeddings.recommend(history, request.k, metric=metric, weights=request.weights,
-                                                among=among)
+            return for_left_key(served_model, request)
+        target = served_model.table(request.table or next(iter(served_model.tables)))
+        metric = request.metric or "cosine"
+        history = target.key_ids(request.history)
+        among = None if request.among is None else target.key_ids(request.among)
+        found = target.embeddings.recommend(history, request.k, metric=metric, weights=request.weights,
+                                            among=among)
         return Recommendation(table=target.name, metric=metric, items=listed(target, found))
+
+    def for_left_key(served: ServedModel, request: RecommendRequest) -> Recommendation:
+        """A pair model's items for a left key: the target items nearest its vector by the metric, or, when
+        the model blends in a user's latest items and a history is given, the items ``recommend_for_user``
+        ranks (the CLI's answer); history items are never recommended back."""
+        if served.kind != "pair":
+            raise RequestValidationError([{"loc": ("body", "left"), "type": "value_error",
+                                           "msg": f"left needs a pair model; {served.name!r} is a "
+                                                  f"{served.kind} model: give a history instead"}])
+        names = list(served.tables)
+        source, target = served.table(names[0]), served.table(request.table or names[-1])
+        blend = blend_of(served, target, request)
+        row = source.key_id(request.left)
+        history = target.key_ids(request.history or [])  # unknown keys: 404 naming them, as without left
+        among = None if request.among is None else target.key_ids(request.among)
+        if blend is not None:
+            k = min(request.k, len(target.embeddings))  # as nearest answers: at most every item
+            found = recommend_for_user(served.pair, request.left, k, exclude=request.history,
+                                       recent=request.history, among=request.among)
+            return Recommendation(table=target.name, metric=served.score, blend=blend, items=listed(target, found))
+        metric = request.metric or served.score
+        found = target.embeddings.nearest(source.embeddings.vectors[row], request.k, metric=metric,
+                                          exclude=history, among=among)
+        return Recommendation(table=target.name, metric=metric, items=listed(target, found))
+
+    def blend_of(served: ServedModel, target: Table, request: RecommendRequest) -> Blend | None:
+        """The pair model's blend of a user's latest items, if this request uses it: a history given to a
+        model trained with recent > 0. Its scores are the model's own, over its right table only."""
+        config = served.pair.config
+        if request.history is None or not config.recent:
+            return None
+        right = list(served.tables)[-1]
+        if target.name != right or request.metric not in (None, served.score):
+            raise RequestValidationError([{"loc": ("body",), "type": "value_error",
+                                           "msg": f"{served.name!r} blends a history's {config.recent} latest "
+                                                  f"items into its {served.score} scores of table {right!r}: "
+                                                  f"with left and history, table must be {right!r} and metric "
+                                                  f"{served.score!r} (or leave them out)"}])
+        return Blend(recent=config.recent, recent_weight=config.recent_weight)
 
     @app.get("/v1/{model}/{table}/similarity", response_model=Similarity, tags=["neighbours"])
     def similarity(model: ModelName, table: TableName, a: str = Query(..., max_length=MAX_KEY_CHARS),

@@ -23,6 +23,7 @@ from ..data.pairs import read_table
 from ..embeddings import Embeddings
 from ..errors import EntembedError, InputError
 from ..export import align_metadata, model_metadata
+from ..models import PairModel
 from ..storage import load
 from ..viz.plot import colour_groups
 from ..viz.reduce import METHODS, cache_path, map_coordinates
@@ -75,13 +76,15 @@ class Table:
 
 @dataclass
 class ServedModel:
-    """A model folder loaded for serving: its name, kind, score function and tables."""
+    """A model folder loaded for serving: its name, kind, score function and tables (and a pair model itself,
+    whose blend of a user's latest items needs more than its tables)."""
 
     name: str
     folder: Path
     kind: str
     score: str                     # the metric a pair model was trained with (dot or cosine)
     tables: dict[str, Table]
+    pair: PairModel | None = None  # the loaded pair model, without its optimizer state; None for other kinds
 
     def table(self, name: str) -> Table:
         if name not in self.tables:
@@ -143,7 +146,10 @@ def _load_model(name: str, folder: Path, map_method: str, quiet: bool) -> Served
         aligned = model_metadata(folder, table.embeddings.keys)
         if aligned is not None:
             _colour_columns(table, aligned)
-    return ServedModel(name, folder, model.kind, score, tables)
+    pair = model if isinstance(model, PairModel) else None
+    if pair is not None:
+        pair.optimizer_state = None  # only training continues it: no worker need hold it
+    return ServedModel(name, folder, model.kind, score, tables, pair)
 
 
 def _map_method(folder: Path, table: str, choice: str) -> str | None:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["MAX_K", "MAX_BATCH", "MAX_KEY_CHARS", "Key", "MAX_HISTORY", "MAX_AMONG", "MAX_LIMIT", "MAX_BODY_BYTES",
            "Metric", "Neighbor",
-           "Neighbors", "NeighborsBatch", "NeighborsRequest", "RecommendRequest", "Recommendation", "Entity",
+           "Neighbors", "NeighborsBatch", "NeighborsRequest", "RecommendRequest", "Blend", "Recommendation", "Entity",
            "Entities", "Similarity", "Vector", "TableInfo", "ModelInfo", "Models", "Health", "MapData", "Colors",
            "Problem"]
 
@@ -57,21 +57,30 @@ class RecommendRequest(Strict):
     table: Optional[str] = Field(None, description="Table to recommend from (default: the first table; for a "
                                                    "pair model's left key, the right table).")
     history: Optional[list[Key]] = Field(None, min_length=1, max_length=MAX_HISTORY,
-                                         description="A user's items, oldest first; never recommended back.")
+                                         description="A user's items, oldest first; never recommended back. "
+                                                     "Alone: items nearest to their (weighted) mean. With left, a "
+                                                     "pair model trained with recent > 0 adds recent_weight times "
+                                                     "each item's mean cosine to the latest recent of them, as "
+                                                     "`entembed recommend` does (see blend in the answer).")
     weights: Optional[list[Weight]] = Field(None, min_length=1, max_length=MAX_HISTORY,
-                                           description="One weight >= 0 per history item (default: all 1).")
+                                           description="One weight >= 0 per history item (default: all 1); "
+                                                       "not with left.")
     left: Optional[Key] = Field(None, description="Pair models: a left key (a user); items are scored as the "
-                                                  "model scores pairs.")
+                                                  "model scores pairs (optionally with the user's history).")
     among: Optional[list[Key]] = Field(None, min_length=1, max_length=MAX_AMONG,
                                        description="Only recommend these keys.")
     k: int = Field(10, ge=1, le=MAX_K)
     metric: Optional[Metric] = Field(None, description="Default: cosine for a history; the model's own score "
-                                                       "(dot or cosine) for a left key.")
+                                                       "(dot or cosine) for a left key, the only one its blend "
+                                                       "of a history takes.")
 
     @model_validator(mode="after")
     def _one_query(self) -> "RecommendRequest":
-        if (self.history is None) == (self.left is None):
-            raise ValueError("give either history (a list of keys) or left (a pair model's left key), not both")
+        if self.history is None and self.left is None:
+            raise ValueError("give history (a list of keys), left (a pair model's left key), or both")
+        if self.weights is not None and self.left is not None:
+            raise ValueError("weights weigh a history recommended from without left; with left, the history is "
+                             "the user's items as the pair model scores them: leave weights out")
         if self.weights is not None and (self.history is None or len(self.weights) != len(self.history)):
             raise ValueError(f"weights must have one number per history item "
                              f"({0 if self.history is None else len(self.history)}); got {len(self.weights)}")
@@ -80,9 +89,17 @@ class RecommendRequest(Strict):
         return self
 
 
+class Blend(BaseModel):
+    recent: int = Field(description="How many of the history's latest items the scores follow.")
+    recent_weight: float = Field(description="Each item's score gains this times its mean cosine to them.")
+
+
 class Recommendation(BaseModel):
     table: str
     metric: Metric
+    blend: Optional[Blend] = Field(None, description="Present when a pair model trained with recent > 0 scored "
+                                                     "a left key with its history: each score is the metric's "
+                                                     "plus the blend of the user's latest items.")
     items: list[Neighbor]
 
 
