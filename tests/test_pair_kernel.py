@@ -1,5 +1,6 @@
 """The compiled step checked against a slow autograd reference of the same loss and optimizer."""
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -184,3 +185,31 @@ def test_take_pairs_is_numpys_gather(order_dtype):
     taken_left, taken_right = kernel.take_pairs(left, right, order)
     np.testing.assert_array_equal(taken_left, left[order])
     np.testing.assert_array_equal(taken_right, right[order])
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 4096, 100_003])
+def test_epoch_order_is_a_permutation_the_same_whatever_the_threads(n):
+    threads = numba.get_num_threads()
+    order = kernel.epoch_order(n, 11)
+    numba.set_num_threads(1)
+    try:
+        alone = kernel.epoch_order(n, 11)
+    finally:
+        numba.set_num_threads(threads)
+    assert order.dtype == np.int32 and np.array_equal(np.sort(order), np.arange(n))
+    assert np.array_equal(order, alone)
+    if n > 1:
+        assert not np.array_equal(order, kernel.epoch_order(n, 12))
+
+
+@pytest.mark.parametrize("n", [8, 4 * kernel.SHUFFLE_BUCKET])  # one bucket; four buckets
+def test_epoch_order_puts_each_position_anywhere_alike(n):
+    """Over many seeds, where position 0 lands and which position comes first are uniform over the quarters
+    of the order (chi-square with 3 degrees of freedom, below its 0.1% critical value 16.3)."""
+    seeds = 2000
+    orders = np.array([kernel.epoch_order(n, seed) for seed in range(seeds)])
+    landed = np.argmax(orders == 0, axis=1) * 4 // n
+    first = orders[:, 0] * 4 // n
+    for quarters in (landed, first):
+        counts = np.bincount(quarters, minlength=4)
+        assert ((counts - seeds / 4) ** 2 / (seeds / 4)).sum() < 16.3, counts

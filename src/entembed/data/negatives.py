@@ -71,7 +71,8 @@ class NegativeSampler:
 
 
 @njit(inline="always")
-def _splitmix64(x):
+def splitmix64(x):
+    """The splitmix64 mix of a 64-bit counter: the random streams of the draws (and of an epoch's order)."""
     x = (x + np.uint64(0x9E3779B97F4A7C15))
     z = x
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -82,7 +83,7 @@ def _splitmix64(x):
 @njit(inline="always")
 def _uniform(counter):
     """A float in [0, 1) from a 64-bit counter."""
-    return (_splitmix64(counter) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return (splitmix64(counter) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
 @njit(inline="always")
@@ -115,7 +116,7 @@ def positive_filter(indptr: np.ndarray, indices: np.ndarray, n_right: int) -> tu
 
 @njit(inline="always")
 def _filter_slot(left, right, n_right, shift):
-    return _splitmix64(np.uint64(left) * n_right + np.uint64(right)) >> shift
+    return splitmix64(np.uint64(left) * n_right + np.uint64(right)) >> shift
 
 
 @njit(cache=True)

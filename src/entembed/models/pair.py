@@ -301,8 +301,7 @@ class PairTask:
     def batches(self, batch_size: int, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, ...]]:
         """Batches of about ``batch_size`` samples: positives with their negatives, drawn for the epoch."""
         per_batch = max(1, batch_size // (1 + self.cfg.negatives))
-        order = np.arange(len(self.train), dtype=np.int32 if len(self.train) < 2**31 else np.int64)
-        rng.shuffle(order)  # rng.permutation's order, in half the memory
+        order = kernel.epoch_order(len(self.train), int(rng.integers(2**62)))
         left, right = kernel.take_pairs(self.train.left, self.train.right, order)
         weight = np.zeros(0, np.float32) if self.train.weight is None else self.train.weight[order]
         negatives = self.sampler.sample(left, rng.integers(2**62))

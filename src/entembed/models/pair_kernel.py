@@ -21,10 +21,12 @@ huge scores give a saturated gradient, not NaN.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
-__all__ = ["OPTIMIZERS", "LOSS_CODES", "pair_gradients", "apply_row_gradients", "hogwild_step", "take_pairs",
-           "optimizer_state", "optimizer_hyper", "negative_label"]
+from ..data.negatives import splitmix64
+
+__all__ = ["OPTIMIZERS", "LOSS_CODES", "pair_gradients", "apply_row_gradients", "hogwild_step", "epoch_order",
+           "take_pairs", "optimizer_state", "optimizer_hyper", "negative_label"]
 
 OPTIMIZERS = {"sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3, "row_adagrad": 4}
 LOSS_CODES = {"logistic": 0, "mse": 1, "bpr": 2}
@@ -296,6 +298,54 @@ def hogwild_step(L, R, left, right, negatives, weight, loss_code, cosine, label_
                 rj = right[i] if j == 0 else negatives[i, j - 1]
                 _update_row(R, rj, grad_r[j], opt_code, lr, eps, beta1, beta2, r_state1, r_state2, r_steps)
             _update_row(L, li, grad_l, opt_code, lr, eps, beta1, beta2, l_state1, l_state2, l_steps)
+
+
+#: Positions a bucket of ``epoch_order`` holds on average (its Fisher-Yates shuffle stays in the cache).
+SHUFFLE_BUCKET = 4096
+
+
+def epoch_order(n: int, seed: int) -> np.ndarray:
+    """A uniformly random permutation of range(n) (int32, or int64 from 2**31 positions), the same for a seed
+    whatever the number of threads, drawn on every thread: numpy's shuffle runs on one (2.3 s at 50M)."""
+    log_buckets = max(int(np.log2(max(n // SHUFFLE_BUCKET, 1))), 0)
+    return _bucket_shuffle(n, np.uint64(seed), log_buckets, 4 * get_num_threads(),
+                           np.empty(n, np.int32 if n < 2**31 else np.int64))
+
+
+@njit(parallel=True, cache=True)
+def _bucket_shuffle(n, seed, log_buckets, chunks, out):
+    """Each position to a random bucket (a hash of seed and position), the buckets laid out in order by a
+    counting sort that keeps positions in order within a bucket (so the chunking, hence the thread count, does
+    not matter), then each bucket shuffled by Fisher-Yates from its own stream."""
+    buckets = 1 << log_buckets
+    size = (n + chunks - 1) // chunks
+    shift = np.uint64(64 - log_buckets) if log_buckets else np.uint64(63)
+    base = seed * np.uint64(0x9E3779B97F4A7C15)
+    counts = np.zeros((chunks, buckets), np.int64)
+    for c in prange(chunks):
+        for i in range(c * size, min(n, (c + 1) * size)):
+            counts[c, (splitmix64(base + np.uint64(i)) >> shift) % np.uint64(buckets)] += 1
+    offsets, starts = np.empty((chunks, buckets), np.int64), np.empty(buckets + 1, np.int64)
+    total = 0
+    for b in range(buckets):
+        starts[b] = total
+        for c in range(chunks):
+            offsets[c, b] = total
+            total += counts[c, b]
+    starts[buckets] = total
+    for c in prange(chunks):
+        for i in range(c * size, min(n, (c + 1) * size)):
+            b = (splitmix64(base + np.uint64(i)) >> shift) % np.uint64(buckets)
+            out[offsets[c, b]] = i
+            offsets[c, b] += 1
+    for b in prange(buckets):
+        state = base ^ (np.uint64(b + 1) * np.uint64(0xD1B54A32D192ED03))
+        lo = starts[b]
+        for j in range(starts[b + 1] - 1, lo, -1):
+            state = splitmix64(state)
+            k = lo + np.int64(state % np.uint64(j - lo + 1))
+            out[j], out[k] = out[k], out[j]
+    return out
 
 
 @njit(parallel=True, cache=True)
