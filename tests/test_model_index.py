@@ -120,11 +120,13 @@ def test_cli_index_then_neighbors_gives_exact_searchs_top_results(folders, tmp_p
                                          f"indexed 'links': {model / 'index' / 'links'}"]
     assert json.loads((model / "index" / "books" / "index.json").read_text())["params"] == {
         "connectivity": 16, "ef_construction": 80, "ef_search": 300}
-    for key, before in zip(keys, exact):
+    for key, before in zip(keys, exact):  # approximate: at least 9 of the exact 10, with their exact scores
         after = json.loads(cli("neighbors", model, key, "--json").stdout)
-        assert [n["key"] for n in after["neighbors"]] == [n["key"] for n in before["neighbors"]]
-        np.testing.assert_allclose([n["score"] for n in after["neighbors"]],
-                                   [n["score"] for n in before["neighbors"]], rtol=1e-5)
+        found = {n["key"]: n["score"] for n in after["neighbors"]}
+        truth = {n["key"]: n["score"] for n in before["neighbors"]}
+        assert len(found.keys() & truth.keys()) >= 9 and after["neighbors"][0]["key"] == before["neighbors"][0]["key"]
+        for shared in found.keys() & truth.keys():
+            assert found[shared] == pytest.approx(truth[shared], rel=1e-5)
     bad = cli("index", model, "--connectivity", "0")
     assert bad.exit_code == 2
     assert bad.stderr.strip() == "error: --connectivity must be an int >= 1. Got 0 instead."

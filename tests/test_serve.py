@@ -400,7 +400,7 @@ def test_each_worker_process_builds_its_app_from_the_parent_settings(folders, mo
 
 
 def test_worker_listener_gives_accepted_connections_tcp_nodelay():
-    """uvicorn binds the workers' socket with proto 0, and asyncio then leaves Nagle on for accepted
+    """uvicorn before 0.55 binds the workers' socket with proto 0, and asyncio then leaves Nagle on for accepted
     connections (each keep-alive answer waited ~40 ms); the listener entembed hands the workers is TCP."""
     import socket
 
@@ -425,7 +425,7 @@ def test_worker_listener_gives_accepted_connections_tcp_nodelay():
         return value
 
     bound = uvicorn.Config("x:y", host="127.0.0.1", port=0).bind_socket()
-    assert bound.proto == 0  # uvicorn's own: if this changes, the workaround can go
+    assert bound.proto in (0, socket.IPPROTO_TCP)  # uvicorn before 0.55 binds with proto 0, 0.55 with TCP
     listener = _tcp_listener(bound)
     assert listener.proto == socket.IPPROTO_TCP
     assert asyncio.run(accepted_nodelay(listener)) != 0

@@ -59,9 +59,9 @@ def run(folders: Sequence[str | os.PathLike], *, host: str = "127.0.0.1", port: 
 
 
 def _tcp_listener(bound: socket.socket) -> socket.socket:
-    """The listening socket, marked as TCP. uvicorn binds it with proto 0, accepted sockets inherit that, and
-    asyncio turns on TCP_NODELAY only for proto TCP: without it every keep-alive answer after the first
-    waited ~40 ms for the client's delayed ACK (measured; uvicorn issue #3149)."""
+    """The listening socket, marked as TCP. uvicorn before 0.55 binds it with proto 0, accepted sockets inherit
+    that, and asyncio turns on TCP_NODELAY only for proto TCP: without it every keep-alive answer after the
+    first waited ~40 ms for the client's delayed ACK (measured; uvicorn issue #3149). 0.55 binds it as TCP."""
     return socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
 
 
