@@ -255,6 +255,8 @@ def following(tmp_path_factory):
 def test_a_left_key_with_a_history_follows_its_latest_items_as_the_cli_does(following):
     client, model = following
     history = ["link 0", "link 8", "link 1", "link 9", "link 17"]  # user 0 is of genre 0; its 3 latest: genre 1
+    listed = client.get("/v1/models").json()["models"][0]
+    assert listed["name"] == "following" and listed["blend"] == {"recent": 3, "recent_weight": 4.0}
     alone = client.post("/v1/following/recommend", json={"left": "user 0", "k": 5}).json()
     assert alone["metric"] == "dot" and "blend" not in alone
     assert all(book_genre(i["id"]) == 0 for i in alone["items"])  # the dot score alone: the user's own genre

@@ -78,14 +78,20 @@ def create_app(catalog: Catalog) -> FastAPI:
         """Liveness: the models are loaded and the server answers."""
         return Health(status="ok", models=len(catalog.models))
 
-    @app.get("/v1/models", response_model=Models, tags=["models"])
+    @app.get("/v1/models", response_model=Models, response_model_exclude_none=True, tags=["models"])
     def models() -> Models:
-        """The served models: name, kind, and each table's size, dimension, map and metadata columns."""
+        """The served models: name, kind, each table's size, dimension, map and metadata columns, and for a
+        pair model that follows a user's latest items, its blend."""
         return Models(models=[
-            ModelInfo(name=m.name, kind=m.kind, score=m.score, tables=[
+            ModelInfo(name=m.name, kind=m.kind, score=m.score, blend=model_blend(m), tables=[
                 TableInfo(name=t.name, size=len(t.embeddings), dim=t.embeddings.dim, map=t.map_method,
                           metadata=list(t.metadata)) for t in m.tables.values()])
             for m in catalog.models.values()])
+
+    def model_blend(served: ServedModel) -> Blend | None:
+        """The blend of a pair model trained with recent > 0 (None for the others)."""
+        config = None if served.pair is None else served.pair.config
+        return Blend(recent=config.recent, recent_weight=config.recent_weight) if config and config.recent else None
 
     @app.get("/v1/{model}/{table}/entities", response_model=Entities, tags=["keys"])
     def entities(model: ModelName, table: TableName,
@@ -159,17 +165,17 @@ def create_app(catalog: Catalog) -> FastAPI:
     def blend_of(served: ServedModel, target: Table, request: RecommendRequest) -> Blend | None:
         """The pair model's blend of a user's latest items, if this request uses it: a history given to a
         model trained with recent > 0. Its scores are the model's own, over its right table only."""
-        config = served.pair.config
-        if request.history is None or not config.recent:
+        blend = model_blend(served)
+        if request.history is None or blend is None:
             return None
         right = list(served.tables)[-1]
         if target.name != right or request.metric not in (None, served.score):
             raise RequestValidationError([{"loc": ("body",), "type": "value_error",
-                                           "msg": f"{served.name!r} blends a history's {config.recent} latest "
+                                           "msg": f"{served.name!r} blends a history's {blend.recent} latest "
                                                   f"items into its {served.score} scores of table {right!r}: "
                                                   f"with left and history, table must be {right!r} and metric "
                                                   f"{served.score!r} (or leave them out)"}])
-        return Blend(recent=config.recent, recent_weight=config.recent_weight)
+        return blend
 
     @app.get("/v1/{model}/{table}/similarity", response_model=Similarity, tags=["neighbours"])
     def similarity(model: ModelName, table: TableName, a: str = Query(..., max_length=MAX_KEY_CHARS),

@@ -140,6 +140,8 @@ class ModelInfo(BaseModel):
     score: str = Field(description="How a pair model scores a (left, right) pair: dot or cosine (cosine for "
                                    "other kinds); the default metric of a left-key recommendation.")
     tables: list[TableInfo]
+    blend: Optional[Blend] = Field(None, description="Present for a pair model trained with recent > 0: a left "
+                                                     "key's recommendations with a history follow its latest items.")
 
 
 class Models(BaseModel):
